@@ -1,0 +1,10 @@
+export * from './tensor.ts';
+export * from './ops/elementwise.ts';
+export * from './ops/shape.ts';
+export * from './ops/reduce.ts';
+export * from './ops/matmul.ts';
+export * from './ops/nn.ts';
+export * from './functions.ts';
+export { backprop, grad } from './backprop.ts';
+export { lower, OPSET, type Lowered, type LowerOptions } from './onnx.ts';
+export { Runtime, Compiled, host, feedSignature, type HostTensor, type Feeds, type BuildFn, type RuntimeOptions } from './runtime.ts';
