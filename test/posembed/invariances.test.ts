@@ -207,6 +207,28 @@ test('window similarity and tiled energy share: tiled = 1, random ≈ 0 / 1/n, f
   assert.throws(() => windowSimilarity(rgrid(1, 8, 12, 1), 8, 8), /at least 2/);
 });
 
+test('window similarity equals the brute-force mean over pairs (zero windows count as 0)', () => {
+  const C = 2, wh = 3, ww = 2, H = 7, W = 9; // 2x4 full windows; the last row and column are partial
+  const pos = rgrid(C, H, W, 70);
+  for (let c = 0; c < C; c++) for (let a = 0; a < wh; a++) for (let b = 0; b < ww; b++) pos.data[(c * H + 3 + a) * W + 2 + b] = 0;
+  const vec = (p: number, q: number): number[] => {
+    const v: number[] = [];
+    for (let c = 0; c < C; c++) for (let a = 0; a < wh; a++) for (let b = 0; b < ww; b++) v.push(pos.data[(c * H + p * wh + a) * W + q * ww + b]!);
+    return v;
+  };
+  const vs: number[][] = [];
+  for (let p = 0; p < 2; p++) for (let q = 0; q < 4; q++) vs.push(vec(p, q));
+  let sum = 0, pairs = 0;
+  for (let a = 0; a < vs.length; a++) {
+    for (let b = a + 1; b < vs.length; b++) {
+      pairs++;
+      const na = Math.sqrt(dot(vs[a]!, vs[a]!)), nb = Math.sqrt(dot(vs[b]!, vs[b]!));
+      if (na > 0 && nb > 0) sum += dot(vs[a]!, vs[b]!) / (na * nb);
+    }
+  }
+  assert.ok(Math.abs(windowSimilarity(pos, wh, ww) - sum / pairs) < 1e-12);
+});
+
 test('ResFormer sin-cos: non-square grids, [PE_y; PE_x] layout, interleaved sin/cos', () => {
   const C = 16, gh = 5, gw = 9;
   const t = resformerSincos(gh, gw, C, { float32: false });
