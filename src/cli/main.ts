@@ -1,0 +1,22 @@
+/**
+ * The `anyres` command. Each sub-command lives in its own file and registers
+ * itself here.
+ */
+import { Command } from 'commander';
+import { registerFixtureCommand } from './fixture.ts';
+
+const program = new Command();
+program
+  .name('anyres')
+  .description('Vision transformers at any input resolution: absolute-win position embeddings and ResFormer multi-resolution training, on ONNX Runtime')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+registerFixtureCommand(program);
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  const err = e as Error;
+  console.error(`anyres: ${err.message}`);
+  if (process.env.ANYRES_DEBUG) console.error(err.stack);
+  process.exit(1);
+});
