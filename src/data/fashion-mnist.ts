@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Dataset } from './dataset.ts';
 import { checkIndex, checkRes } from './dataset.ts';
+import type { Rng } from '../util/rng.ts';
 import type { Image, Sample } from './image.ts';
 import { greyTo3 } from './image.ts';
 import { DataFormatError, readIdxFile } from './idx.ts';
@@ -133,7 +134,7 @@ export class FashionMnistDataset implements Dataset {
     this.interpolation = opts.interpolation ?? 'bilinear';
   }
 
-  get(i: number, res: number): Sample {
+  get(i: number, res: number, _rng?: Rng): Sample {
     checkIndex('FashionMnistDataset.get', i, this.length);
     checkRes('FashionMnistDataset.get', res);
     let img = greyItem(this.data, i);

@@ -169,7 +169,7 @@ export class ScenesDataset implements Dataset {
     return { image: renderItemScene(desc, this.items, opts), label: desc.label, width: opts.width, height: opts.height };
   }
 
-  get(i: number, res: number): Sample {
+  get(i: number, res: number, _rng?: Rng): Sample {
     checkRes('ScenesDataset.get', res);
     const r = this.render(i, { res });
     return { image: { data: r.image, channels: 3, height: res, width: res }, label: r.label };

@@ -423,7 +423,7 @@ export class SyntheticDataset implements Dataset {
     return { image: renderScene(desc, opts), label: desc.label, width: opts.width, height: opts.height };
   }
 
-  get(i: number, res: number): Sample {
+  get(i: number, res: number, _rng?: Rng): Sample {
     checkRes('SyntheticDataset.get', res);
     const r = this.render(i, { res });
     return { image: { data: r.image, channels: 3, height: res, width: res }, label: r.label };
