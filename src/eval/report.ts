@@ -382,10 +382,21 @@ export function markdownToHtml(md: string): string {
     .join('\n');
 }
 
-/** Vega's SVG declares namespaces by URL; HTML5 inline SVG needs none, and dropping them
- * keeps the page free of any external-looking reference. */
-function inlineSvg(svg: string): string {
-  return svg.replace(/\s+xmlns(:\w+)?="[^"]*"/g, '');
+/**
+ * Prepare a standalone Vega SVG for inlining in HTML:
+ * - drop the namespace declarations (HTML5 inline SVG needs none, and they are the only
+ *   URLs in Vega's output, so the page stays free of external-looking references);
+ * - prefix element ids with the chart name: Vega numbers its clip paths and gradients from
+ *   1 in every chart (`clip1`, `gradient_0`), and ids must be unique across the page or the
+ *   second chart's `url(#clip1)` would use the first chart's clip.
+ */
+export function inlineSvg(svg: string, name: string): string {
+  const p = `${name}-`;
+  return svg
+    .replace(/\s+xmlns(:\w+)?="[^"]*"/g, '')
+    .replace(/\sid="([^"]+)"/g, (_m, id: string) => ` id="${p}${id}"`)
+    .replace(/url\(#([^)]+)\)/g, (_m, id: string) => `url(#${p}${id})`)
+    .replace(/href="#([^"]+)"/g, (_m, id: string) => `href="#${p}${id}"`);
 }
 
 const CSS = `
@@ -426,7 +437,7 @@ function renderHtml(r: ResultsJson, svgs: Map<string, string>, pngs: Map<string,
         );
       } else if (b.kind === 'chart') {
         parts.push(
-          `<figure>${inlineSvg(svgs.get(b.name)!)}${b.caption ? `<figcaption>${esc(b.caption)}</figcaption>` : ''}</figure>`,
+          `<figure>${inlineSvg(svgs.get(b.name)!, b.name)}${b.caption ? `<figcaption>${esc(b.caption)}</figcaption>` : ''}</figure>`,
         );
       } else {
         const data = pngs.get(b.name)!.toString('base64');

@@ -36,6 +36,7 @@ export {
 export {
   formatCell,
   formatDuration,
+  inlineSvg,
   markdownToHtml,
   Report,
   RESULTS_SCHEMA,

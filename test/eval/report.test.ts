@@ -8,6 +8,7 @@ import { heatmapPng } from '../../src/eval/heatmap.ts';
 import {
   formatCell,
   formatDuration,
+  inlineSvg,
   markdownToHtml,
   Report,
   validateResults,
@@ -92,7 +93,7 @@ test('report writes self-contained html, md with assets beside, and valid result
     assert.ok(html.startsWith('<!doctype html>'));
     // Self-contained: no URL of any scheme, no reference to a sibling file.
     assert.doesNotMatch(html, /https?:|ftp:|file:|\/\/[a-z]/i);
-    assert.doesNotMatch(html, /<link|<script|url\(/i);
+    assert.doesNotMatch(html, /<link|<script|url\((?!#)/i);
     for (const m of html.matchAll(/\s(?:src|href)="([^"]*)"/g)) {
       assert.match(m[1]!, /^data:image\/png;base64,/, `resource ${m[1]!.slice(0, 40)} is inline`);
     }
@@ -157,4 +158,28 @@ test('report rejects bad asset names, duplicates, non-PNG images and unknown row
     /already used/,
   );
   assert.throws(() => r.table({ columns: [{ key: 'a', title: 'A' }], rows: [{ b: 1 }] }), /row 0 has key 'b' that is not a column/);
+});
+
+test('inlined chart SVGs get page-unique ids, and every url(#...) reference resolves', async () => {
+  const raw = '<svg xmlns="http://www.w3.org/2000/svg"><defs><clipPath id="clip1"/></defs><g clip-path="url(#clip1)"/></svg>';
+  assert.equal(inlineSvg(raw, 'c1'), '<svg><defs><clipPath id="c1-clip1"/></defs><g clip-path="url(#c1-clip1)"/></svg>');
+  await withTempDir(async (dir) => {
+    const r = new Report('two charts', { command: 'x' });
+    const gradientChart = (title: string) => ({
+      title,
+      data: { values: [{ a: 1, b: 2, c: 3 }, { a: 2, b: 1, c: 5 }] },
+      mark: { type: 'point' as const, clip: true },
+      encoding: {
+        x: { field: 'a', type: 'quantitative' as const, scale: { domain: [0, 1.5] } },
+        y: { field: 'b', type: 'quantitative' as const },
+        color: { field: 'c', type: 'quantitative' as const },
+      },
+    });
+    r.chart('one', gradientChart('first')).chart('two', gradientChart('second'));
+    const html = await readFile((await r.write(dir)).html, 'utf8');
+    const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(ids.length >= 4, `ids: ${ids.join(', ')}`);
+    assert.equal(new Set(ids).size, ids.length, `ids unique: ${ids.join(', ')}`);
+    for (const m of html.matchAll(/url\(#([^)]+)\)/g)) assert.ok(ids.includes(m[1]!), `url(#${m[1]}) resolves`);
+  });
 });
