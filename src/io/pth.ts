@@ -209,7 +209,7 @@ export function loadPth(path: string): PyValue {
 export type PthExtra = null | boolean | number | bigint | string | Uint8Array | PthExtra[] | { global: string } | { opaque: string };
 
 /** Visits beyond this many nodes mean a pickle built to explode through shared references. */
-const MAX_FLATTEN_NODES = 1_000_000;
+const MAX_FLATTEN_NODES = 250_000;
 
 /**
  * Flatten nested dicts/lists into dotted keys: `{'model': {'blocks.0.attn.qkv.weight': T}, 'epoch': 5}`

@@ -206,3 +206,19 @@ test('a pickle written by CPython in torch.save layout loads', () => {
   assert.deepEqual(Array.from(t.get('model.blocks.0.attn.qkv.bias')?.data ?? []), [-1, 0.5]);
   assert.deepEqual([...extras.entries()], [['epoch', 3], ['lr', 0.5]]);
 });
+
+test('cyclic and exponentially shared pickled structures are refused by the flattener', () => {
+  const globals = torchGlobals('t');
+  // l = []; l.append(l)  →  EMPTY_LIST BINPUT 0 BINGET 0 APPEND STOP
+  const cyclic = Uint8Array.from([0x80, 0x02, 0x5d, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2e]);
+  const v = unpickle(cyclic, { globals });
+  assert.throws(() => flattenCheckpoint(v, 'cyc.pth'), /cyc\.pth: checkpoint value '0' contains itself/);
+  // x = ([],); then 60 times x = (x, x): 2^60 leaves through shared references, 124 bytes of pickle.
+  const ops = [0x80, 0x02, 0x5d, 0x5d, 0x86];
+  for (let i = 0; i < 60; i++) ops.push(0x32, 0x86);
+  ops.push(0x2e);
+  const shared = unpickle(Uint8Array.from(ops), { globals });
+  const t0 = performance.now();
+  assert.throws(() => flattenCheckpoint(shared, 'bomb.pth'), /more than 250000 nested values/);
+  assert.ok(performance.now() - t0 < 2000);
+});
