@@ -77,10 +77,9 @@ export function openZip(bytes: Uint8Array, source = '<bytes>'): ZipArchive {
   for (let p = len - 22; p >= Math.max(0, len - 22 - 0xffff); p--) {
     if (u32(p) === SIG_EOCD && p + 22 + u16(p + 20) === len) { eocd = p; break; }
   }
-  if (eocd < 0) {
-    // Accept a trailing-garbage-free match only; fall back to any signature for a clear message.
-    fail('no end-of-central-directory record found (not a zip file, or truncated)');
-  }
+  // Only a record whose comment ends exactly at end-of-file counts, so a stray signature inside
+  // stored data cannot be taken for the directory.
+  if (eocd < 0) fail('no end-of-central-directory record found (not a zip file, or truncated)');
   let count = u16(eocd + 10);
   let cdSize = u32(eocd + 12);
   let cdOffset = u32(eocd + 16);

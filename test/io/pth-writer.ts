@@ -159,7 +159,7 @@ export function buildZip(files: ZipFileSpec[], opts: { deflate?: boolean; zip64?
     const headerOffset = offset;
     // Pad with an 'FB' extra field so the data starts at a multiple of 64 (inline_container.cc).
     const base = offset + 30 + name.length;
-    let pad = (64 - ((base + 4) % 64)) % 64;
+    const pad = (64 - ((base + 4) % 64)) % 64;
     const local = new Uint8Array(30 + name.length + 4 + pad);
     const dv = new DataView(local.buffer);
     dv.setUint32(0, 0x04034b50, true);
@@ -175,7 +175,6 @@ export function buildZip(files: ZipFileSpec[], opts: { deflate?: boolean; zip64?
     dv.setUint16(32 + name.length, pad, true);
     push(local);
     push(body);
-    pad = 0;
     const x64 = opts.zip64 ? 28 : 0;
     const c = new Uint8Array(46 + name.length + x64);
     const cv = new DataView(c.buffer);
