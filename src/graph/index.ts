@@ -8,3 +8,5 @@ export * from './functions.ts';
 export { backprop, grad } from './backprop.ts';
 export { lower, OPSET, type Lowered, type LowerOptions } from './onnx.ts';
 export { Runtime, Compiled, host, feedSignature, type HostTensor, type Feeds, type BuildFn, type RuntimeOptions } from './runtime.ts';
+export { gradcheck, type GradcheckOptions, type GradcheckReport, type GradcheckEntry, type GradcheckBuild } from './gradcheck.ts';
+export * from './ops/stopgrad.ts';

@@ -100,7 +100,8 @@ export const ErfOp = unaryOp('erf', 'Erf', (n, gs) => {
   return [mul(g0(gs), mul(exp(neg(mul(x, x))), 2 / Math.sqrt(Math.PI)))];
 });
 export const AbsOp = unaryOp('abs', 'Abs', (n, gs) => [mul(g0(gs), sign(in0(n)))]);
-export const SignOp = unaryOp('sign', 'Sign');
+// sign is piecewise constant: zero gradient almost everywhere (as torch.sign).
+export const SignOp = unaryOp('sign', 'Sign', () => [null]);
 export const ReluOp = unaryOp('relu', 'Relu', (n, gs) => [mul(g0(gs), cast(greater(in0(n), 0), in0(n).dtype))]);
 export const SigmoidOp = unaryOp('sigmoid', 'Sigmoid', (n, gs) => [mul(g0(gs), mul(out0(n), sub(1, out0(n))))]);
 export const NotOp = unaryOp('not', 'Not');

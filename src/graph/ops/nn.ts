@@ -57,6 +57,8 @@ export const LayerNormOp: OpDef = {
   infer: (inputs) => {
     const x = inputs[0]!;
     const stat = [...x.shape.slice(0, -1), 1];
+    // Mean and inverse std come out in the stash type (ONNX 'U'): float32 for float32 input; float64
+    // input is lowered to primitives in double (see lower).
     return [
       { shape: [...x.shape], dtype: x.dtype },
       { shape: stat, dtype: x.dtype },
@@ -65,11 +67,32 @@ export const LayerNormOp: OpDef = {
   },
   lower: (ctx, n) => {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor];
-    ctx.emit('LayerNormalization', [ctx.name(x), ctx.name(w), ctx.name(b)], n.outputs.map((t) => ctx.name(t)), {
-      axis: -1,
-      epsilon: n.attrs.eps as number,
-      stash_type: 1,
-    });
+    const [y, mean, rstd] = n.outputs.map((t) => ctx.name(t)) as [string, string, string];
+    if (x.dtype === 'float64') {
+      // ONNX Runtime's CPU LayerNormalization has no double stash type (stash_type=11 has no
+      // kernel) and stash_type=1 would compute in float32, so float64 graphs (gradient checks)
+      // lower to the primitive definition, computed fully in double.
+      const axes = ctx.int64([-1]);
+      const d = ctx.fresh('ln_d');
+      const v = ctx.fresh('ln_var');
+      const ve = ctx.fresh('ln_vareps');
+      const sd = ctx.fresh('ln_std');
+      const xh = ctx.fresh('ln_xhat');
+      const yw = ctx.fresh('ln_yw');
+      const sq = ctx.fresh('ln_sq');
+      ctx.emit('ReduceMean', [ctx.name(x), axes], [mean], { keepdims: 1 });
+      ctx.emit('Sub', [ctx.name(x), mean], [d]);
+      ctx.emit('Mul', [d, d], [sq]);
+      ctx.emit('ReduceMean', [sq, axes], [v], { keepdims: 1 });
+      ctx.emit('Add', [v, ctx.scalar(n.attrs.eps as number, 'float64')], [ve]);
+      ctx.emit('Sqrt', [ve], [sd]);
+      ctx.emit('Reciprocal', [sd], [rstd]);
+      ctx.emit('Mul', [d, rstd], [xh]);
+      ctx.emit('Mul', [xh, ctx.name(w)], [yw]);
+      ctx.emit('Add', [yw, ctx.name(b)], [y]);
+      return;
+    }
+    ctx.emit('LayerNormalization', [ctx.name(x), ctx.name(w), ctx.name(b)], [y, mean, rstd], { axis: -1, epsilon: n.attrs.eps as number, stash_type: 1 });
   },
   vjp: (n, gs) => {
     const [x, w] = n.inputs as [Tensor, Tensor];
