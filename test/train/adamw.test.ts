@@ -95,10 +95,10 @@ test('AdamW over 5 steps with decay groups, lr scales and gradient clipping matc
   const shapes: Record<string, number[]> = { 'a.weight': [4, 6], 'a.bias': [4], 'b.weight': [3, 4] };
   const decay = new Map([['a.weight', true], ['a.bias', false], ['b.weight', true]]);
   const scale = new Map([['a.weight', 0.5], ['a.bias', 0.5], ['b.weight', 1]]);
-  const params = new Map(Object.entries(shapes).map(([n, s]) => [n, { data: Float32Array.from({ length: s.reduce((x, y) => x * y, 1) }, () => rng.normal()), shape: s }]));
+  const params = new Map<string, { data: Float32Array; shape: number[] }>(Object.entries(shapes).map(([n, s]) => [n, { data: Float32Array.from({ length: s.reduce((x, y) => x * y, 1) }, () => rng.normal()), shape: s }]));
   const ref = new Map([...params].map(([n, p]) => [n, { p: Float64Array.from(p.data), m: new Float64Array(p.data.length), v: new Float64Array(p.data.length) }]));
-  let m = new Map([...params].map(([n, p]) => [n, new Float32Array(p.data.length)]));
-  let v = new Map(m);
+  let m = new Map<string, Float32Array>([...params].map(([n, p]) => [n, new Float32Array(p.data.length)]));
+  let v = new Map<string, Float32Array>(m);
   const opts = { betas: [0.8, 0.99] as [number, number], eps: 1e-6, weightDecay: 0.1, clipGradNorm: 1.0 };
   let clipped = 0;
   for (let t = 1; t <= 5; t++) {
