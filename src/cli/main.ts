@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { registerFixtureCommand } from './fixture.ts';
+import { registerExploreCommand } from './explore.ts';
+import { registerExportCommand } from './export.ts';
 
 const program = new Command();
 program
@@ -13,6 +15,8 @@ program
   .showHelpAfterError();
 
 registerFixtureCommand(program);
+registerExploreCommand(program);
+registerExportCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;
