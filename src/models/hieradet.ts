@@ -129,7 +129,8 @@ function maxPoolNhwc(x: Tensor, [sh, sw]: readonly [number, number]): Tensor {
   const h2 = Math.floor(h / sh);
   const w2 = Math.floor(w / sw);
   const xc = slice(slice(x, 1, 0, h2 * sh), 2, 0, w2 * sw);
-  return reduceMax(reshape(xc, [B, h2, sh, w2, sw, C]), [2, 4]);
+  // Two single-axis maxima (max is associative); the engine's reduceMax VJP takes one axis.
+  return reduceMax(reduceMax(reshape(xc, [B, h2, sh, w2, sw, C]), 4), 2);
 }
 
 /** sam2 `MultiScaleAttention` on `x [Bw, h, w, dim]` -> `[Bw, h', w', dimOut]` (pooled q when qStride). */
@@ -223,7 +224,7 @@ export class HieraDet implements Model<HieraDetConfig> {
     const min = s * 2 ** this.config.qPool;
     const ok = (v: number): boolean => Number.isInteger(v) && v % s === 0 && v >= min;
     if (ok(H) && ok(W)) return;
-    const near = (v: number): string => (ok(v) ? `${v}` : nearestMultiples(v, s, min).join(' or '));
+    const near = (v: number): string => (ok(v) ? `${v}` : v < min ? `${min}` : nearestMultiples(v, s, min).join(' or '));
     throw new Error(
       `hieradet: input ${H}x${W} is not supported: H and W must be multiples of the patch stride ${s} and at least ${min}; ` +
       `nearest sizes that work: ${near(H)} x ${near(W)}`);

@@ -172,8 +172,12 @@ export function vitdetPosEmbed(p: Params, cfg: VitDetConfig, H: number, W: numbe
   return transpose(out, [0, 2, 3, 1]);
 }
 
-/** A 2x2 stride-2 ConvTranspose2d on NHWC: one matmul per pixel, then a pixel shuffle. */
-function convTranspose2x2(p: Params, name: string, x: Tensor, cin: number, cout: number): Tensor {
+/**
+ * torch `ConvTranspose2d(cin, cout, kernel_size=2, stride=2)` on NHWC `x [B, h, w, cin]` -> `[B, 2h, 2w, cout]`.
+ * With kernel = stride every output pixel comes from exactly one input pixel, so the transposed conv is
+ * one matmul per pixel (`[cin] @ [cin, cout·2·2]`) followed by a pixel shuffle (reshape + transpose).
+ */
+export function convTranspose2x2(p: Params, name: string, x: Tensor, cin: number, cout: number): Tensor {
   const [B, h, w] = x.shape as [number, number, number, number];
   // torch ConvTranspose2d weight [Cin, Cout, 2, 2]; default init U(±1/sqrt(fan_in)), fan_in = Cout·2·2.
   const wt = p.param(`${name}.weight`, [cin, cout, 2, 2], { kind: 'fanIn', fanIn: cout * 4 });
@@ -191,7 +195,8 @@ function maxPool2x2Nhwc(x: Tensor): Tensor {
   const h2 = Math.floor(h / 2);
   const w2 = Math.floor(w / 2);
   const xc = slice(slice(x, 1, 0, 2 * h2), 2, 0, 2 * w2);
-  return reduceMax(reshape(xc, [B, h2, 2, w2, 2, C]), [2, 4]);
+  // Two single-axis maxima (max is associative); the engine's reduceMax VJP takes one axis.
+  return reduceMax(reduceMax(reshape(xc, [B, h2, 2, w2, 2, C]), 4), 2);
 }
 
 /** detectron2 `Conv2d(..., bias=False, norm=LayerNorm)` on NHWC (1x1 as a matmul, 3x3 via Conv). */
@@ -270,7 +275,7 @@ export class VitDet implements Model<VitDetConfig> {
     const s = this.config.patchSize;
     const ok = (v: number): boolean => Number.isInteger(v) && v % s === 0 && v >= 2 * s;
     if (ok(H) && ok(W)) return;
-    const near = (v: number): string => (ok(v) ? `${v}` : nearestMultiples(v, s, 2 * s).join(' or '));
+    const near = (v: number): string => (ok(v) ? `${v}` : v < 2 * s ? `${2 * s}` : nearestMultiples(v, s, 2 * s).join(' or '));
     throw new Error(
       `vitdet: input ${H}x${W} is not supported: H and W must be multiples of the patch size ${s} and at least ${2 * s}; ` +
       `nearest sizes that work: ${near(H)} x ${near(W)}`);
