@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { exportCheckpoint, exportPathFor, loadCheckpointForExport, parseExportSizes } from '../../src/io/export.ts';
+import { saveSafetensors } from '../../src/io/safetensors.ts';
+import { initWeights } from '../../src/nn/params.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { Runtime } from '../../src/graph/runtime.ts';
+import { predict } from '../../src/eval/sweep.ts';
+import { SyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../src/data/synthetic.ts';
+import { modelFromSpec, type ModelSpec } from '../../src/io/export.ts';
+import { readOnnxSummary } from '../../web/src/onnx-meta.ts';
+import { parseModelMeta } from '../../web/src/model-meta.ts';
+
+const NORM = { mean: [0.5, 0.4, 0.3], std: [0.25, 0.2, 0.3] };
+
+function writeCheckpoint(dir: string, spec: ModelSpec, seed: number): string {
+  const model = modelFromSpec(spec);
+  const w = initWeights(model.paramInfos(), new Rng(seed));
+  const file = path.join(dir, `${spec.preset}.safetensors`);
+  saveSafetensors(file, w, {
+    'anyres.config': JSON.stringify(spec),
+    'anyres.dataset': 'synthetic',
+    'anyres.train_res': JSON.stringify([model.defaultRes[0]]),
+    'anyres.normalization': JSON.stringify(NORM),
+  });
+  return file;
+}
+
+function normalised(img: Float32Array, hw: number): Float32Array {
+  const out = new Float32Array(img.length);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < hw; i++) out[c * hw + i] = (img[c * hw + i]! - NORM.mean[c]!) / NORM.std[c]!;
+  return out;
+}
+
+for (const [spec, sizes] of [
+  [{ family: 'vit', preset: 'vit-mini-p4' }, [[32, 32], [48, 48], [40, 56]]],
+  [{ family: 'hiera', preset: 'hiera-mini-abswin' }, [[64, 64], [96, 96]]],
+] as [ModelSpec, [number, number][]][]) {
+  test(`export ${spec.preset}: a fresh onnxruntime-node session matches our runtime within 1e-5 at every size`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-export-'));
+    try {
+      const ckpt = writeCheckpoint(dir, spec, 3);
+      const out = path.join(dir, 'm.onnx');
+      const { written, loaded } = await exportCheckpoint(ckpt, sizes, out);
+      assert.deepEqual(written, sizes.map((s) => exportPathFor(out, s, true)));
+      assert.ok(written[0]!.endsWith(`m-${sizes[0]![0]}.onnx`));
+      const rt = new Runtime({ threads: 1 });
+      const ds = new SyntheticDataset({ seed: 0, split: 'val', size: 4 });
+      for (const [k, file] of written.entries()) {
+        const [H, W] = sizes[k]!;
+        const bytes = fs.readFileSync(file);
+        const meta = parseModelMeta(readOnnxSummary(bytes).metadata, file);
+        assert.deepEqual(meta.inputSize, [H, W]);
+        assert.deepEqual(meta.classes, SYNTHETIC_CLASS_NAMES.slice(0, 10));
+        assert.equal(meta.model, spec.preset);
+        assert.deepEqual(readOnnxSummary(bytes).input, { name: 'image', dims: [1, 3, H, W] });
+        const img = ds.render(1, { width: W, height: H }).image;
+        const sess = await ort.InferenceSession.create(bytes);
+        const res = await sess.run({ image: new ort.Tensor('float32', img, [1, 3, H, W]) });
+        const got = res.logits!.data as Float32Array;
+        const ref = await predict(rt, loaded.model, loaded.weights, { data: normalised(img, H * W), shape: [1, 3, H, W] });
+        assert.equal(got.length, 10);
+        let maxErr = 0;
+        for (let i = 0; i < got.length; i++) maxErr = Math.max(maxErr, Math.abs(got[i]! - ref[i]!));
+        assert.ok(maxErr <= 1e-5, `${file}: max |logit diff| ${maxErr}`);
+        const probs = res.probs!.data as Float32Array;
+        assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+        await sess.release();
+      }
+      await rt.clear();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('export: a size the model cannot take fails before any file is written, naming sizes that work', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-export-'));
+  try {
+    const ckpt = writeCheckpoint(dir, { family: 'hiera', preset: 'hiera-mini-abswin' }, 1);
+    await assert.rejects(exportCheckpoint(ckpt, [[64, 64], [70, 70]], path.join(dir, 'x.onnx')), /nearest sizes that work/);
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.onnx')), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('export: a checkpoint without a model spec, or missing a parameter, is refused with the reason', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-export-'));
+  try {
+    const bare = path.join(dir, 'bare.safetensors');
+    saveSafetensors(bare, new Map([['w', { data: new Float32Array(2), shape: [2] }]]));
+    assert.throws(() => loadCheckpointForExport(bare), /anyres\.config/);
+    const partial = path.join(dir, 'partial.safetensors');
+    saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vit', preset: 'vit-mini-p4' }) });
+    assert.throws(() => loadCheckpointForExport(partial), /lacks parameter '/);
+    saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vitdet', preset: 'x' }) });
+    assert.throws(() => loadCheckpointForExport(partial), /cannot be exported as a classifier \(known: vit, resformer, hiera\)/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('export: --res parsing and per-size file names', () => {
+  assert.deepEqual(parseExportSizes(['64,96', '40x56']), [[64, 64], [96, 96], [40, 56]]);
+  assert.throws(() => parseExportSizes(['64px']), /not a size/);
+  assert.equal(exportPathFor('a/m.onnx', [64, 64], false), 'a/m.onnx');
+  assert.equal(exportPathFor('a/m.onnx', [64, 64], true), 'a/m-64.onnx');
+  assert.equal(exportPathFor('a/m.onnx', [40, 56], true), 'a/m-40x56.onnx');
+});
