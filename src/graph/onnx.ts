@@ -31,7 +31,8 @@ export interface Lowered {
   outputNames: string[];
   /** Inputs in feed order with their shapes and dtypes. */
   inputs: { name: string; shape: number[]; dtype: DType }[];
-  outputs: { name: string; shape: number[]; dtype: DType }[];
+  /** `key` is the name asked for in `outputs`; `name` the ONNX name (differs when it collides with an input). */
+  outputs: { name: string; key: string; shape: number[]; dtype: DType }[];
   nodeCount: number;
 }
 
@@ -184,7 +185,7 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
     const outName = unique(name);
     ctx.emit('Identity', [ctx.name(t)], [outName]);
     outputInfos.push(valueInfo(outName, t.shape, t.dtype));
-    outputsOut.push({ name: outName, shape: [...t.shape], dtype: t.dtype });
+    outputsOut.push({ name: outName, key: name, shape: [...t.shape], dtype: t.dtype });
   }
 
   const model = onnx.ModelProto.create({

@@ -64,7 +64,9 @@ export class Compiled {
     const out: Record<string, HostTensor> = {};
     for (const o of this.lowered.outputs) {
       const t = res[o.name]!;
-      out[o.name] = { data: t.data as TypedData, shape: [...t.dims] };
+      // Keyed by the requested name: an output named like an input (a state round trip such as
+      // 'm.w' in and 'm.w' out) gets a different ONNX name, but the caller asked for 'm.w'.
+      out[o.key] = { data: t.data as TypedData, shape: [...t.dims] };
     }
     return out;
   }

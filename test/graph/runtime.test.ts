@@ -111,3 +111,10 @@ test('lower: an unfed input without a value is an error that names it', () => {
   const w = g.input('w', [2]);
   assert.throws(() => F.lower({ y: F.mul(x, w) }, { inputs: [x] }), /lower: the outputs need graph input 'w' \[2\]/);
 });
+
+test('run: outputs keep their requested names even when they collide with input names (state round trip)', async () => {
+  const build: F.BuildFn = (i) => ({ 'm.w': F.add(i['m.w']!, 1), loss: F.reduceSum(i['m.w']!) });
+  const out = await rt.run(build, { 'm.w': F.host([1, 2], [2]) });
+  assert.deepEqual([...(out['m.w']!.data as Float32Array)], [2, 3]);
+  assert.equal(Number(out.loss!.data[0]), 3);
+});

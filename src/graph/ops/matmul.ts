@@ -4,7 +4,7 @@
  */
 import { type OpDef, Tensor, broadcastShapes, fmtShape } from '../tensor.ts';
 import { add, sumTo } from './elementwise.ts';
-import { swapAxes } from './shape.ts';
+import { reshape, swapAxes } from './shape.ts';
 
 export const MatMulOp: OpDef = {
   name: 'matmul',
@@ -22,9 +22,37 @@ export const MatMulOp: OpDef = {
   vjp: (n, gs) => {
     const [a, b] = n.inputs as [Tensor, Tensor];
     const g = gs[0]!;
-    return [sumTo(matmul(g, swapAxes(b, -1, -2)), a.shape), sumTo(matmul(swapAxes(a, -1, -2), g), b.shape)];
+    return [gradA(a, b, g), gradB(a, b, g)];
   },
 };
+
+const isTransposed2d = (t: Tensor): boolean => t.rank === 2 && t.node?.op.name === 'transpose';
+
+/**
+ * dL/db. For a 2-D b (a weight) under a batched a [..., m, k], the batch is folded into the
+ * rows: one [k, M] @ [M, n] GEMM with M = batch·m, instead of a batched matmul of K=m slices
+ * followed by a ReduceSum over the batch (measured 2x slower for ViT MLP shapes).
+ * When b is itself W^T (torch's linear), the result is built as (g^T a)^T so that the transpose
+ * VJP cancels the outer transpose and W's gradient is g^T a directly (ORT fuses the inner
+ * transpose into FusedMatMul transA).
+ */
+function gradB(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  if (b.rank === 2 && a.rank > 2) {
+    const k = a.shape[a.rank - 1]!;
+    const nn = g.shape[g.rank - 1]!;
+    const a2 = reshape(a, [-1, k]);
+    const g2 = reshape(g, [-1, nn]);
+    if (isTransposed2d(b)) return swapAxes(matmul(swapAxes(g2, 0, 1), a2), 0, 1);
+    return matmul(swapAxes(a2, 0, 1), g2);
+  }
+  if (isTransposed2d(b)) return sumTo(swapAxes(matmul(swapAxes(g, -1, -2), a), -1, -2), b.shape);
+  return sumTo(matmul(swapAxes(a, -1, -2), g), b.shape);
+}
+
+/** dL/da = g b^T (summed over broadcast batch dims of a). */
+function gradA(a: Tensor, b: Tensor, g: Tensor): Tensor {
+  return sumTo(matmul(g, swapAxes(b, -1, -2)), a.shape);
+}
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   return a.graph.apply(MatMulOp, [a, b])[0]!;

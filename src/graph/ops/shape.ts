@@ -32,6 +32,8 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   checkShape('reshape', s);
   if (prod(s) !== x.size) throw new Error(`reshape: ${fmtShape(x.shape)} (${x.size} elements) cannot become ${fmtShape(shape)} (${prod(s)})`);
   if (sameShape(s, x.shape)) return x;
+  // reshape∘reshape = one reshape (the intermediate node stays in the graph only if used elsewhere).
+  if (x.node?.op === ReshapeOp) return reshape(x.node.inputs[0]!, s);
   return apply1(ReshapeOp, [x], { shape: s });
 }
 
@@ -58,6 +60,12 @@ export const TransposeOp: OpDef = {
 export function transpose(x: Tensor, perm: readonly number[]): Tensor {
   const p = perm.map((a) => normAxis('transpose', a, x.rank));
   if (p.every((a, i) => a === i)) return x;
+  // transpose∘transpose = one transpose with the composed permutation (often the identity: the
+  // VJP of linear's W^T meets the transpose in matmul's VJP). out[i] = x[p[i]] = z[q[p[i]]].
+  if (x.node?.op === TransposeOp) {
+    const q = x.node.attrs.perm as number[];
+    return transpose(x.node.inputs[0]!, p.map((a) => q[a]!));
+  }
   return apply1(TransposeOp, [x], { perm: p });
 }
 

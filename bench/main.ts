@@ -1,0 +1,29 @@
+/**
+ * Benchmark dispatcher: `npm run bench -- <name> [args...]`.
+ *
+ * Each benchmark lives in its own file bench/<name>.ts exporting `run(args)`; this table only
+ * maps names to those files (lazy imports, so one benchmark's dependencies never load for another).
+ * To add one: write bench/<name>.ts and add one line here.
+ */
+export interface BenchModule {
+  run(args: readonly string[]): Promise<void>;
+}
+
+const benches: Record<string, { describe: string; load: () => Promise<BenchModule> }> = {
+  engine: { describe: 'matmul rate vs a transformer MLP block forward and forward+backward+AdamW', load: () => import('./engine.ts') },
+};
+
+async function main(argv: readonly string[]): Promise<void> {
+  const [name, ...rest] = argv;
+  const entry = name === undefined ? undefined : benches[name];
+  if (!entry) {
+    const list = Object.entries(benches).map(([k, v]) => `  ${k.padEnd(10)} ${v.describe}`).join('\n');
+    throw new Error(`bench: ${name === undefined ? 'no benchmark named' : `unknown benchmark '${name}'`}; available:\n${list}`);
+  }
+  await (await entry.load()).run(rest);
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
