@@ -5,6 +5,7 @@
  * stay inputs unless `initializers` supplies their values (exported inference
  * models carry their weights as initializers); constants become initializers.
  */
+import { createHash } from 'node:crypto';
 import onnxProto from 'onnx-proto';
 import { type DType, type LowerContext, type Node, Tensor, type TypedData, fmtShape } from './tensor.ts';
 
@@ -23,6 +24,8 @@ export interface LowerOptions {
   /** Model name stored in the proto. */
   name?: string;
   docString?: string;
+  /** Deduplicate identical constants and common subexpressions (default true). */
+  simplify?: boolean;
 }
 
 export interface Lowered {
@@ -119,10 +122,18 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
     graphInputs.push(valueInfo(names.get(t)!, t.shape, t.dtype));
     inputsOut.push({ name: names.get(t)!, shape: [...t.shape], dtype: t.dtype });
   }
+  // Constants with the same dtype, shape and bytes share one initializer.
+  const constByContent = new Map<string, string>();
   for (const t of usedConsts) {
-    const n = unique(`c${t.id}`);
+    const data = graph.constData.get(t)!;
+    const key = opts.simplify === false ? `#${t.id}` : `${t.dtype}[${t.shape.join(',')}]${createHash('sha1').update(bytesOf(data)).digest('hex')}`;
+    let n = constByContent.get(key);
+    if (n === undefined) {
+      n = unique(`c${t.id}`);
+      constByContent.set(key, n);
+      initializers.push(tensorProto(n, data, t.shape, t.dtype));
+    }
     names.set(t, n);
-    initializers.push(tensorProto(n, graph.constData.get(t)!, t.shape, t.dtype));
   }
 
   const nodes: onnxProto.onnx.INodeProto[] = [];
@@ -176,14 +187,51 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
     },
   };
 
-  for (const node of [...neededNodes].sort((a, b) => a.id - b.id)) node.op.lower(ctx, node);
+  // Outputs computed by a node take the output's name directly; an Identity (a copy in ONNX
+  // Runtime, ~1 ms per MB) is only needed for inputs, constants and tensors returned twice.
+  const direct = new Map<string, string>();
+  for (const [name, t] of outs) {
+    if (t.kind === 'op' && !names.has(t)) {
+      const n = unique(name);
+      names.set(t, n);
+      direct.set(name, n);
+    }
+  }
 
-  // Outputs: ONNX output names must be produced by a node; alias with Identity.
+  // Common-subexpression elimination: a node with the same op, attributes and (canonical)
+  // inputs as an earlier one is not emitted; its outputs take the earlier node's names. Tracing
+  // creates such duplicates routinely (a VJP recomputing x - mean, two layers casting one mask).
+  const canon = new Map<Tensor, Tensor>();
+  const seenNodes = new Map<string, Node>();
+  const canonical = (t: Tensor): Tensor => canon.get(t) ?? t;
+  const inputKey = (t: Tensor): string => {
+    const c = canonical(t);
+    return c.kind === 'const' ? `k:${names.get(c)}` : `t:${c.id}`;
+  };
+  const baseName = ctx.name;
+  ctx.name = (t) => baseName(canonical(t));
+  for (const node of [...neededNodes].sort((a, b) => a.id - b.id)) {
+    if (opts.simplify !== false) {
+      const key = `${node.op.name}|${node.inputs.map(inputKey).join(',')}|${JSON.stringify(node.attrs)}`;
+      const prev = seenNodes.get(key);
+      // Outputs named in advance (graph outputs, see above) must still be produced by a node.
+      if (prev && !node.outputs.some((o) => names.has(o))) {
+        node.outputs.forEach((o, i) => canon.set(o, canonical(prev.outputs[i]!)));
+        continue;
+      }
+      if (!prev) seenNodes.set(key, node);
+    }
+    node.op.lower(ctx, node);
+  }
+
   const outputInfos: onnxProto.onnx.IValueInfoProto[] = [];
   const outputsOut: Lowered['outputs'] = [];
   for (const [name, t] of outs) {
-    const outName = unique(name);
-    ctx.emit('Identity', [ctx.name(t)], [outName]);
+    let outName = direct.get(name);
+    if (outName === undefined) {
+      outName = unique(name);
+      ctx.emit('Identity', [ctx.name(t)], [outName]);
+    }
     outputInfos.push(valueInfo(outName, t.shape, t.dtype));
     outputsOut.push({ name: outName, key: name, shape: [...t.shape], dtype: t.dtype });
   }

@@ -119,6 +119,11 @@ test('grad: matmul (batched, broadcast batch dims) and linear', async () => {
   await check((i) => F.matmul(i.a!, i.b!), { a: randNd([3, 4], 9), b: randNd([4, 2], 10) });
   await check((i) => F.matmul(i.a!, i.b!), { a: randNd([2, 1, 3, 4], 11), b: randNd([3, 4, 2], 12) });
   await check((i) => F.linear(i.x!, i.w!, i.b!), { x: randNd([2, 3, 4], 13), w: randNd([5, 4], 14), b: randNd([5], 15) });
+  // 2-D b under a batched a: the weight gradient is one GEMM over the folded batch.
+  await check((i) => F.matmul(i.a!, i.b!), { a: randNd([2, 3, 4], 16), b: randNd([4, 2], 17) });
+  await check((i) => F.matmul(i.a!, F.swapAxes(i.b!, 0, 1)), { a: randNd([2, 2, 3, 4], 18), b: randNd([2, 4], 19) });
+  await check((i) => F.matmul(i.a!, F.transpose(i.b!, [0, 2, 1])), { a: randNd([2, 3, 4], 20), b: randNd([2, 5, 4], 21) });
+  await check((i) => F.matmul(i.a!, F.swapAxes(i.b!, -1, -2)), { a: randNd([3, 4], 22), b: randNd([5, 4], 23) });
 });
 
 test('grad: reused tensors sum their gradients', async () => {
@@ -225,4 +230,17 @@ test('grad: errors', () => {
   const g = new F.Graph();
   const x = g.input('x', [2, 3]);
   assert.throws(() => F.grad(x, [x]), /grad: loss must have one element, got \[2,3\]/);
+});
+
+test('trace-time folding: transpose∘transpose and reshape∘reshape', () => {
+  const g = new F.Graph();
+  const x = g.input('x', [2, 3, 4]);
+  assert.equal(F.transpose(F.transpose(x, [2, 0, 1]), [1, 2, 0]), x, 'inverse transposes cancel');
+  const t = F.transpose(F.transpose(x, [1, 0, 2]), [0, 2, 1]);
+  assert.equal(t.node!.inputs[0], x);
+  assert.deepEqual(t.node!.attrs.perm, [1, 2, 0]);
+  assert.deepEqual(t.shape, [3, 4, 2]);
+  const r = F.reshape(F.reshape(x, [6, 4]), [4, 6]);
+  assert.equal(r.node!.inputs[0], x);
+  assert.equal(F.reshape(F.reshape(x, [24]), [2, 3, 4]), x);
 });

@@ -118,3 +118,31 @@ test('run: outputs keep their requested names even when they collide with input 
   assert.deepEqual([...(out['m.w']!.data as Float32Array)], [2, 3]);
   assert.equal(Number(out.loss!.data[0]), 3);
 });
+
+test('lower simplifier: CSE of identical nodes, shared constants, outputs without Identity copies', async () => {
+  const g = new F.Graph();
+  const x = g.input('x', [2, 3]);
+  const c1 = g.constant(Float32Array.from([1, 2, 3]), [3]);
+  const c2 = g.constant(Float32Array.from([1, 2, 3]), [3]);
+  // exp(x)*c1 and exp(x)*c2 are the same computation traced twice.
+  const a = F.mul(F.exp(x), c1);
+  const b = F.mul(F.exp(x), c2);
+  const outs = { s: F.add(a, b), a, x };
+  const plain = F.lower(outs, { simplify: false });
+  const simple = F.lower(outs);
+  // plain: Exp, Mul, Exp, Mul, Add, Identity(x); simplified: Exp, Mul, Add, Identity(x).
+  assert.equal(plain.nodeCount, 6);
+  assert.equal(simple.nodeCount, 4, 'one Exp and one Mul removed');
+  const feeds = { x: F.host([0.1, 0.2, 0.3, -0.1, -0.2, -0.3], [2, 3]) };
+  const [p, q] = await Promise.all([rt.session(plain.bytes), rt.session(simple.bytes)]);
+  const fx = { x: new ort.Tensor('float32', feeds.x.data as Float32Array, [2, 3]) };
+  const [rp, rq] = await Promise.all([p.run(fx), q.run(fx)]);
+  assert.deepEqual(simple.outputs.map((o) => o.key), ['s', 'a', 'x']);
+  assert.equal(simple.outputNames[2], 'x_1', 'an output named like an input gets a fresh ONNX name');
+  simple.outputNames.forEach((n, k) => assert.deepEqual([...(rq[n]!.data as Float32Array)], [...(rp[plain.outputNames[k]!]!.data as Float32Array)], n));
+  // The same tensor returned under two names is produced once and aliased.
+  const twice = F.lower({ u: a, v: a });
+  assert.deepEqual(twice.outputNames, ['u', 'v']);
+  await p.release();
+  await q.release();
+});
