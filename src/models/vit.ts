@@ -96,8 +96,8 @@ const resformer: Partial<VitConfig> = { posEmbed: 'resformer', lpe: true };
 /**
  * Every named size. Sources: ViT-Ti/S/B = timm `vit_{tiny,small,base}_patch16_224`
  * (Dosovitskiy et al. 2021 Table 1; Ti and S are DeiT's layouts, Touvron et al. 2021 Table 1:
- * 5.7M / 22.1M / 86.6M parameters at 1000 classes). ResFormer-T/S/B use the DeiT layouts (Tian et
- * al. 2023, Sec. 4.1) with GPE + LPE. Drop path is 0 in every preset; training recipes set it.
+ * 5.7M / 22.1M / 86.6M parameters at 1000 classes). ResFormer-T/S/B use the DeiT layouts with GPE +
+ * LPE (ruitian12/resformer models.py `resformer_{tiny,small,base}_patch16`). Drop path is 0 in every preset; training recipes set it.
  *
  * Presets for small images (our own, for CPU experiments):
  * - `vit-tiny-p8`, `vit-small-p8`: the Ti/S layouts with 8 px patches at 64 px (8x8 tokens).
@@ -151,8 +151,8 @@ function validate(cfg: VitConfig): void {
 }
 
 /**
- * timm `Attention` (non-fused path: softmax((q * scale) @ k^T) @ v), plus ResFormer's LPE when
- * `grid` is given. x: [B, N, C] -> [B, N, C].
+ * timm `Attention` (non-fused path: softmax((q * scale) @ k^T) @ v), plus ResFormer's LPE
+ * (`attn @ v + get_v(v)`) when `lpe` gives the grid. x: [B, N, C] -> [B, N, C].
  */
 function attention(p: Params, x: Tensor, heads: number, qkvBias: boolean, lpe: { gh: number; gw: number; prefix: number } | null): Tensor {
   const [B, N, C] = x.shape as [number, number, number];

@@ -51,10 +51,12 @@ test('ResFormer counts = ViT counts - learned pos_embed + GPE conv + one LPE con
     assert.equal(countParams(infos), expected, `resformer-${size}`);
     assert.ok(infos.has('pos_embed.embed_layer.weight') && infos.has('blocks.11.attn.get_v.bias') && !infos.has('pos_embed'));
   }
-  // The paper's rounded sizes (Tian et al. 2023): ResFormer-T/S/B about 6M / 22M / 86M.
-  assert.equal(Math.round(countParams(createVit('resformer-tiny').paramInfos()) / 1e6), 6);
-  assert.equal(Math.round(countParams(createVit('resformer-small').paramInfos()) / 1e6), 22);
-  assert.equal(Math.round(countParams(createVit('resformer-base').paramInfos()) / 1e6), 86);
+  // GPE/LPE are tiny: ResFormer-T/S/B stay within 0.2M parameters of their DeiT layouts
+  // (5.69M / 22.0M / 86.4M here, vs 5.72M / 22.1M / 86.6M).
+  for (const size of ['tiny', 'small', 'base']) {
+    const d = countParams(createVit(`resformer-${size}`).paramInfos()) - countParams(createVit(`vit-${size}`).paramInfos());
+    assert.ok(d < 0 && d > -2e5, `resformer-${size} differs from vit-${size} by ${d}`);
+  }
 });
 
 test('official state-dict names of a timm ViT', () => {
