@@ -17,7 +17,7 @@ import { Rng } from '../../src/util/rng.ts';
 import { runCase, formatReport } from '../../src/fixture/runner.ts';
 import '../../src/fixture/kinds/det.ts';
 import {
-  VitDet, convTranspose2x2, createVitDet, vitdetBlock, vitdetPosEmbed, vitdetPresets, vitdetSpeedConfigs,
+  type VitDetConfig, VitDet, convTranspose2x2, createVitDet, vitdetBlock, vitdetPosEmbed, vitdetPresets, vitdetSpeedConfigs,
 } from '../../src/models/vitdet.ts';
 import { resample2d } from '../../src/posembed/resample.ts';
 import { tileCrop } from '../../src/posembed/reference.ts';
@@ -244,7 +244,8 @@ async function smokeVitDet(model: VitDet, H: number, W: number): Promise<{ loss:
 
 for (const [H, W] of [[224, 224], [160, 288]] as const) {
   test(`vitdet-mini (full depth) forward + backward at ${H}x${W}, both recipes`, async () => {
-    for (const over of [{}, { posEmbed: 'abswin', relPos: 'global', absWinGlobal: [4, 4] }] as const) {
+    const recipes: Partial<VitDetConfig>[] = [{}, { posEmbed: 'abswin', relPos: 'global', absWinGlobal: [4, 4] }];
+    for (const over of recipes) {
       const model = createVitDet('vitdet-mini', over);
       const r = await smokeVitDet(model, H, W);
       const C = 32;
