@@ -22,7 +22,7 @@
  * const out = await rt.run((i, g) => ({ logits: model.forward(new Params(g, weights), i.x!).logits }), { x: host(img, [8, 3, 256, 256]) });
  */
 import {
-  type Tensor, add, concat, conv2d, gather, linear as linearOp, mul, reduceMax, reduceMean, reshape, split, transpose,
+  type Tensor, add, concat, conv2d, gather, linear as linearOp, mul, reduceMax, reduceMean, reshape, slice, transpose,
 } from '../graph/index.ts';
 import { dropPath, layerNorm, linear, mlp, sdpa } from '../nn/layers.ts';
 import { type Init, type ParamInfo, type Params, collectParams, truncNormal, zeros } from '../nn/params.ts';
@@ -81,10 +81,16 @@ function maskUnitAttention(p: Params, x: Tensor, b: HieraBlockPlan, nw: number):
   const wn = b.useMaskUnitAttn ? nw : 1; // attention windows
   const Tw = N / wn; // tokens per window (before pooling)
   const T = N / nw; // tokens per mask unit
-  const qkv = linear(p, 'qkv', x, b.dim, 3 * Co);
-  // [B, N, 3*Co] -> [B, wn, Tw, 3, heads, hd] -> [3, B, wn, heads, Tw, hd]
-  const r = transpose(reshape(qkv, [B, wn, Tw, 3, heads, hd]), [3, 0, 1, 4, 2, 5]);
-  const [q0, k0, v0] = split(r, 0, [1, 1, 1]).map((t) => reshape(t, [B, wn, heads, Tw, hd])) as [Tensor, Tensor, Tensor];
+  // One qkv parameter as in hiera.py, applied as three products on its row blocks, so that q, k
+  // and v come out contiguous as [B, N, Co]: with one head each is a plain reshape to
+  // [B, wn, 1, Tw, hd] (no transpose at all); with more heads one transpose each.
+  const wqkv = p.param('qkv.weight', [3 * Co, b.dim], truncNormal(0.02));
+  const bqkv = p.param('qkv.bias', [3 * Co], zeros);
+  const [q0, k0, v0] = [0, 1, 2].map((i) => {
+    const y = linearOp(x, slice(wqkv, 0, i * Co, (i + 1) * Co), slice(bqkv, 0, i * Co, (i + 1) * Co));
+    const r = reshape(y, [B, wn, Tw, heads, hd]);
+    return heads === 1 ? reshape(r, [B, wn, 1, Tw, hd]) : transpose(r, [0, 1, 3, 2, 4]);
+  }) as [Tensor, Tensor, Tensor];
   let q = q0;
   if (qs > 1) {
     // Each window holds nw/wn mask units of T tokens; the pooled digit leads inside a mask unit.
