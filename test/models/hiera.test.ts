@@ -50,7 +50,7 @@ function permuteFlat(data: Int32Array, shape: number[], perm: number[]): Int32Ar
 
 /** hiera_utils.py `Unroll.forward` on token ids (B = 1, C dropped): returns seq[n_off] = row-major id. */
 function officialUnroll(h: number, w: number, S: [number, number], steps: number): Int32Array {
-  let data = Int32Array.from({ length: h * w }, (_, i) => i);
+  let data: Int32Array = Int32Array.from({ length: h * w }, (_, i) => i);
   let B = 1;
   let cur = [h, w];
   for (let k = 0; k < steps; k++) {
@@ -63,7 +63,7 @@ function officialUnroll(h: number, w: number, S: [number, number], steps: number
 
 /** hiera_utils.py `Reroll.forward` (no mask) + `undo_windowing`: official-order seq -> row-major grid. */
 function officialReroll(seq: Int32Array, hs: number, ws: number, S: [number, number], steps: number): Int32Array {
-  let data = seq;
+  let data: Int32Array = seq;
   let N = seq.length;
   const mu = [1, 1];
   for (let k = 0; k < steps; k++) {
