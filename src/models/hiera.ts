@@ -111,7 +111,7 @@ function layerScale(p: Params, name: string, x: Tensor, cfg: HieraConfig): Tenso
 }
 
 /** hiera.py `HieraBlock` (with timm's LayerScale and expansion without projection as options). */
-function hieraBlock(p: Params, x: Tensor, b: HieraBlockPlan, cfg: HieraConfig, nw: number, masks: [Tensor | undefined, Tensor | undefined]): Tensor {
+export function hieraBlock(p: Params, x: Tensor, b: HieraBlockPlan, cfg: HieraConfig, nw: number, masks: [Tensor | undefined, Tensor | undefined]): Tensor {
   const keep = 1 - b.dropPath;
   const xn = layerNorm(p, 'norm1', x, cfg.normEps);
   let res = x;
@@ -133,7 +133,7 @@ function hieraBlock(p: Params, x: Tensor, b: HieraBlockPlan, cfg: HieraConfig, n
 }
 
 /** The position embedding at an h x w token grid, NCHW [1, C, h, w]. */
-function posEmbedGrid(p: Params, cfg: HieraConfig, h: number, w: number): Tensor {
+export function posEmbedGrid(p: Params, cfg: HieraConfig, h: number, w: number): Tensor {
   const C = cfg.embedDim;
   if (cfg.posEmbed === 'absolute') {
     const [h0, w0] = patchGrid(cfg, cfg.inputSize[0], cfg.inputSize[1]);
