@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerFixtureCommand } from './fixture.ts';
 import { registerExploreCommand } from './explore.ts';
 import { registerExportCommand } from './export.ts';
+import { registerModelsCommand } from './models.ts';
 
 const program = new Command();
 program
@@ -17,6 +18,7 @@ program
 registerFixtureCommand(program);
 registerExploreCommand(program);
 registerExportCommand(program);
+registerModelsCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;
