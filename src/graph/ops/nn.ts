@@ -7,7 +7,7 @@ import { type Attrs, type OpDef, Tensor, fmtShape, normAxis } from '../tensor.ts
 import { add, erf, exp, mul, sub, tanh } from './elementwise.ts';
 import { matmul } from './matmul.ts';
 import { reduceMean, reduceSum } from './reduce.ts';
-import { concat, pad, reshape, slice, transpose, unsqueeze } from './shape.ts';
+import { ReshapeOp, concat, pad, reshape, slice, transpose, unsqueeze } from './shape.ts';
 import { backprop } from '../backprop.ts';
 
 function apply1(op: OpDef, inputs: Tensor[], attrs: Attrs = {}): Tensor {
@@ -192,8 +192,13 @@ export const Conv2dOp: OpDef = {
   },
   vjp: (n, gs) => {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
-    const y = conv2dIm2col(x, w, b ?? null, n.attrs);
-    return backprop([y], [gs[0]!], n.inputs);
+    // Differentiate the im2col restatement on proxies of reshape-produced inputs: reshape folds into
+    // its producer (reshape(reshape(t)) -> reshape(t)), so im2col's reshape of such an input would
+    // bypass the input tensor itself and its gradient would come out zero.
+    const proxy = (t: Tensor | undefined): Tensor | undefined => (t && t.node?.op === ReshapeOp ? mul(t, 1) : t);
+    const [xp, wp, bp] = [proxy(x)!, proxy(w)!, proxy(b)];
+    const y = conv2dIm2col(xp, wp, bp ?? null, n.attrs);
+    return backprop([y], [gs[0]!], bp ? [xp, wp, bp] : [xp, wp]);
   },
 };
 
