@@ -155,6 +155,56 @@ function dropMasks(opts: HieraForwardOptions, depth: number, i: number): [Tensor
   throw new Error(`hiera forward: dropPathMasks has ${m.length} entries; give ${depth} (one per block) or ${2 * depth} (per branch)`);
 }
 
+/**
+ * The block stack on patch tokens `[B, C, h*w]` (channels leading, row-major over an h x w grid,
+ * position embedding already added): unroll to our mask-unit-contiguous order with one gather and
+ * one transpose, run every block, reroll each stage output to `[B, h_s, w_s, C_s]`.
+ * Returns the last stage's tokens `[B, N_last, C_last]` (in our order) and the stage outputs.
+ * The video model calls this on frames stacked along the height (hiera-video.ts).
+ */
+export function hieraTrunk(
+  p: Params,
+  tokensCN: Tensor,
+  cfg: HieraConfig,
+  plan: HieraPlan,
+  grid: [number, number],
+  opts: HieraForwardOptions = {},
+): { tokens: Tensor; intermediates: Tensor[] } {
+  const [B, , N] = tokensCN.shape as [number, number, number];
+  const [h, w] = grid;
+  const mu0 = cfg.maskUnitSize[0] * cfg.maskUnitSize[1];
+  const nw = N / mu0;
+  const depth = plan.blocks.length;
+  const toInternal = invertPermutation(hieraOrder(h, w, cfg.qStride, plan.numUnrolls, nw)); // internal n -> row-major g
+  let t = transpose(gather(tokensCN, 2, Array.from(toInternal)), [0, 2, 1]); // [B, N, C]
+  const intermediates: Tensor[] = [];
+  let stage = 0;
+  for (const b of plan.blocks) {
+    t = hieraBlock(p.scope(`blocks.${b.index}.`), t, b, cfg, nw, dropMasks(opts, depth, b.index));
+    if (plan.stageEnds.includes(b.index)) {
+      // Reroll: the stage's tokens back to a row-major [B, h_s, w_s, C_s] grid.
+      const pools = Math.min(stage, cfg.qPool);
+      const hs = h / cfg.qStride[0] ** pools;
+      const ws = w / cfg.qStride[1] ** pools;
+      const order = hieraOrder(hs, ws, cfg.qStride, plan.numUnrolls - pools, nw);
+      intermediates.push(reshape(gather(t, 1, Array.from(order)), [B, hs, ws, b.dimOut]));
+      stage++;
+    }
+  }
+  return { tokens: t, intermediates };
+}
+
+/** hiera.py head: mean over all tokens -> LayerNorm (`norm` / timm `head.norm`) -> linear (`head.projection` / timm `head.fc`). */
+export function hieraHead(p: Params, tokens: Tensor, cfg: HieraConfig, plan: HieraPlan): { logits: Tensor; preLogits: Tensor } {
+  const F = plan.numFeatures;
+  const preLogits = layerNorm(p, cfg.naming === 'timm' ? 'head.norm' : 'norm', reduceMean(tokens, 1), cfg.normEps);
+  const headName = cfg.naming === 'timm' ? 'head.fc' : 'head.projection';
+  // hiera.py scales the head's init by head_init_scale = 0.001.
+  const hw = p.param(`${headName}.weight`, [cfg.numClasses, F], truncNormal(0.02 * 0.001));
+  const hb = p.param(`${headName}.bias`, [cfg.numClasses], zeros);
+  return { logits: linearOp(preLogits, hw, hb), preLogits };
+}
+
 /** Builds a Hiera model from a preset name or a config, with overrides. */
 export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<HieraConfig> = {}): HieraModel {
   let baseCfg: HieraConfig;
@@ -166,7 +216,6 @@ export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<
   const cfg: HieraConfig = structuredClone({ ...baseCfg, ...overrides });
   const plan = hieraPlan(cfg);
   const step = hieraSizeStep(cfg);
-  const depth = plan.blocks.length;
   const mu0 = cfg.maskUnitSize[0] * cfg.maskUnitSize[1];
 
   const checkInputSize = (H: number, W: number): void => {
@@ -203,35 +252,12 @@ export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<
     const pb = p.param('patch_embed.proj.bias', [C], fanIn(cfg.inChans * kh * kw));
     const feat = conv2d(x, pw, pb, { stride: cfg.patchStride, padding: cfg.patchPadding }); // [B, C, h, w]
     const pos = posEmbedGrid(p, cfg, h, w); // [1, C, h, w]
-    // Add the embedding while channels lead ([B, C, N]), then unroll with one gather along the
-    // tokens and one transpose to [B, N, C] in our mask-unit-contiguous order.
     const withPos = add(reshape(feat, [B, C, N]), reshape(pos, [1, C, N]));
-    const toInternal = invertPermutation(hieraOrder(h, w, cfg.qStride, plan.numUnrolls, nw)); // internal n -> row-major g
-    let t = transpose(gather(withPos, 2, Array.from(toInternal)), [0, 2, 1]);
-
+    const { tokens, intermediates } = hieraTrunk(p, withPos, cfg, plan, [h, w], opts);
     const aux: Record<string, Tensor> = { pos_embed: gridToTokens(pos) };
-    let stage = 0;
-    for (const b of plan.blocks) {
-      t = hieraBlock(p.scope(`blocks.${b.index}.`), t, b, cfg, nw, dropMasks(opts, depth, b.index));
-      if (plan.stageEnds.includes(b.index)) {
-        // Reroll: the stage's tokens back to a row-major [B, h_s, w_s, C_s] grid.
-        const pools = Math.min(stage, cfg.qPool);
-        const hs = h / cfg.qStride[0] ** pools;
-        const ws = w / cfg.qStride[1] ** pools;
-        const order = hieraOrder(hs, ws, cfg.qStride, plan.numUnrolls - pools, nw);
-        aux[`intermediates.${stage}`] = reshape(gather(t, 1, Array.from(order)), [B, hs, ws, b.dimOut]);
-        stage++;
-      }
-    }
-    const F = plan.numFeatures;
-    const pooled = reduceMean(t, 1); // [B, F]
-    const normName = cfg.naming === 'timm' ? 'head.norm' : 'norm';
-    const preLogits = layerNorm(p, normName, pooled, cfg.normEps);
-    // hiera.py scales the head's init by head_init_scale = 0.001.
-    const headName = cfg.naming === 'timm' ? 'head.fc' : 'head.projection';
-    const hw = p.param(`${headName}.weight`, [cfg.numClasses, F], truncNormal(0.02 * 0.001));
-    const hb = p.param(`${headName}.bias`, [cfg.numClasses], zeros);
-    return { logits: linearOp(preLogits, hw, hb), preLogits, aux };
+    intermediates.forEach((t, s) => (aux[`intermediates.${s}`] = t));
+    const { logits, preLogits } = hieraHead(p, tokens, cfg, plan);
+    return { logits, preLogits, aux };
   };
 
   let infos: Map<string, ParamInfo> | undefined;

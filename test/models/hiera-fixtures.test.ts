@@ -10,7 +10,7 @@ import { Runtime } from '../../src/graph/runtime.ts';
 import { formatReport, runCase } from '../../src/fixture/index.ts';
 import { fixturesDir } from '../../src/fixtures.ts';
 
-const HIERA_KINDS = new Set(['hiera', 'timm_hiera_abswin', 'grad_hiera']);
+const HIERA_KINDS = new Set(['hiera', 'timm_hiera_abswin', 'grad_hiera', 'video_hiera']);
 const dir = fixturesDir();
 const cases = fs.existsSync(dir)
   ? fs

@@ -13,6 +13,7 @@ import { type Tensor, grad, oneHot, softCrossEntropy } from '../../src/graph/ind
 import { Runtime, host } from '../../src/graph/runtime.ts';
 import { type ParamInfo, Params, type Weights } from '../../src/nn/params.ts';
 import { type HieraConfig, createHiera, hieraPresets } from '../../src/models/hiera.ts';
+import { createHieraVideo, hieraVideoPresets } from '../../src/models/hiera-video.ts';
 
 const rt = new Runtime();
 
@@ -79,6 +80,36 @@ for (const [name, preset] of Object.entries(hieraPresets)) {
         const gd = out[`g:${n}`]!.data as Float32Array;
         assert.ok(gd.every(Number.isFinite), `${name} ${H}x${W}: gradient of ${n} is not finite`);
         assert.ok(gd.some((v) => v !== 0), `${name} ${H}x${W}: ${n} receives no gradient`);
+      }
+    }
+  });
+}
+
+for (const name of Object.keys(hieraVideoPresets)) {
+  test(`${name} (video) forward + backward at 8x64x64 and 6x96x64 (depth reduced to stages (1,1,1,1), small clips)`, async () => {
+    const m = createHieraVideo(name, { stages: [1, 1, 1, 1], numClasses: 7 });
+    const infos = m.paramInfos();
+    assert.deepEqual(infos.get('patch_embed.proj.weight')!.shape, [96, 3, 3, 7, 7]);
+    assert.deepEqual(infos.get('pos_embed_temporal')!.shape, [1, 8, 96]);
+    const w = quickWeights(infos, 17);
+    const names = [...infos.keys()];
+    for (const [T, H, W] of [[8, 64, 64], [6, 96, 64]] as const) {
+      const feeds: Record<string, { data: Float32Array; shape: number[] }> = {
+        __x: { data: Float32Array.from({ length: 3 * T * H * W }, (_, i) => Math.cos(i * 0.11)), shape: [1, 3, T, H, W] },
+        __t: { data: oneHot([2], 7), shape: [1, 7] },
+      };
+      for (const [k, v] of w) feeds[k] = v;
+      const out = await rt.run((i, g) => {
+        const o = m.forward(new Params(g), i.__x!, { train: true });
+        const gs = grad(softCrossEntropy(o.logits, i.__t!), names.map((n) => i[n]!));
+        const r: Record<string, Tensor> = { i0: o.aux['intermediates.0']! };
+        gs.forEach((t, j) => (r[`g:${names[j]}`] = t));
+        return r;
+      }, feeds);
+      assert.deepEqual(out.i0!.shape, [1, m.tokenFrames(T), H / 4, W / 4, 96]);
+      for (const n of names) {
+        const gd = out[`g:${n}`]!.data as Float32Array;
+        assert.ok(gd.every(Number.isFinite) && gd.some((v) => v !== 0), `${T}x${H}x${W}: gradient of ${n}`);
       }
     }
   });
