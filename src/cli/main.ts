@@ -4,9 +4,11 @@
  */
 import { Command } from 'commander';
 import { registerFixtureCommand } from './fixture.ts';
+import { registerReproduceCommand } from './reproduce.ts';
 import { registerExploreCommand } from './explore.ts';
 import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
+import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 
 const program = new Command();
 program
@@ -15,10 +17,13 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
+registerReproduceCommand(program);
 registerFixtureCommand(program);
 registerExploreCommand(program);
 registerExportCommand(program);
 registerModelsCommand(program);
+registerConvertCommand(program);
+registerSimilarityCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

@@ -1,0 +1,34 @@
+/**
+ * `anyres reproduce`: the main job (see src/eval/reproduce.ts).
+ */
+import type { Command } from 'commander';
+import * as path from 'node:path';
+import { reproduce } from '../eval/reproduce.ts';
+
+export function registerReproduceCommand(program: Command): void {
+  program
+    .command('reproduce')
+    .description('reproduce both papers in miniature: abs-win vs interpolated Hiera, window similarity, embedding pictures, ResFormer sweep, ViTDet speed; writes report.html/report.md/results.json')
+    .option('--quick', 'CI smoke test (under 3 minutes; too short to show the effects)')
+    .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
+    .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
+    .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
+    .option('--skip <parts>', 'comma-separated parts to skip: abswin,resformer,speed')
+    .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string }) => {
+      const seeds = o.seeds?.split(',').map((s) => {
+        const n = Number(s);
+        if (!Number.isInteger(n) || n < 0) throw new Error(`reproduce: --seeds must be non-negative integers, got '${s}'`);
+        return n;
+      });
+      const out = o.out ?? path.join('runs', o.quick ? 'reproduce-quick' : 'reproduce');
+      const r = await reproduce({
+        quick: !!o.quick,
+        data: o.data,
+        out,
+        seeds,
+        skip: o.skip?.split(','),
+        command: ['anyres', ...process.argv.slice(2)].join(' '),
+      });
+      console.log(`\nreport: ${r.files.html}\n        ${r.files.md}\n        ${r.files.json}\nwall time ${r.seconds.toFixed(0)} s`);
+    });
+}

@@ -1,0 +1,65 @@
+/**
+ * ResFormer in miniature (Tian et al. 2023, Table 1 and Fig. 1): a small ViT
+ * trained at one resolution with a learned position embedding (DeiT-style,
+ * interpolated at test time) versus ResFormer: the same ViT with the global
+ * (sin-cos + depthwise conv) and local (depthwise conv on V) embeddings,
+ * trained on several resolutions at once with the scale-consistency loss.
+ * Both are swept over a wide range of test resolutions, well below and above
+ * training.
+ */
+import type { Dataset } from '../../data/dataset.ts';
+import type { Runtime } from '../../graph/runtime.ts';
+import { createVit, type VitConfig } from '../../models/vit.ts';
+import { type FitOptions, accuracy, fit } from './fit.ts';
+
+export interface ResFormerExperimentOptions {
+  /** Single-resolution baseline's training resolution. */
+  baseRes: number;
+  /** ResFormer's training resolutions (the base first). */
+  multiRes: number[];
+  testRes: number[];
+  seeds: number[];
+  /** Preset names for the baseline ('vit-mini-p4') and ResFormer ('resformer-mini-p4'). */
+  vitPreset: string;
+  resformerPreset: string;
+  arch: Partial<VitConfig>;
+  train: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
+  numClasses: number;
+}
+
+export interface SweepRow {
+  model: string;
+  seed: number;
+  res: number;
+  accuracy: number;
+}
+
+export interface ResFormerResults {
+  rows: SweepRow[];
+  trainSeconds: Record<string, number>;
+}
+
+export async function runResFormerExperiment(rt: Runtime, trainDs: Dataset, valDs: Dataset, o: ResFormerExperimentOptions, log: (m: string) => void): Promise<ResFormerResults> {
+  const rows: SweepRow[] = [];
+  const trainSeconds: Record<string, number> = {};
+  const variants = [
+    { name: `ViT (learned pos, trained at ${o.baseRes})`, preset: o.vitPreset, res: [o.baseRes] },
+    { name: `ResFormer (GPE+LPE, trained at ${o.multiRes.join('/')})`, preset: o.resformerPreset, res: o.multiRes },
+  ];
+  for (const seed of o.seeds) {
+    for (const v of variants) {
+      const model = createVit(v.preset, { ...o.arch, imgSize: [o.baseRes, o.baseRes], numClasses: o.numClasses });
+      for (const r of o.testRes) model.checkInputSize(r, r);
+      const res = await fit(rt, model, trainDs, { ...o.train, seed, resolutions: v.res, label: `${v.preset} seed ${seed} @${v.res.join('/')}` });
+      trainSeconds[`${v.name} seed ${seed}`] = res.seconds;
+      const accs: string[] = [];
+      for (const r of o.testRes) {
+        const a = await accuracy(rt, model, res.params, valDs, r);
+        rows.push({ model: v.name, seed, res: r, accuracy: a });
+        accs.push(`${r}=${a.toFixed(1)}`);
+      }
+      log(`${v.preset} seed ${seed}: ${accs.join(' ')}`);
+    }
+  }
+  return { rows, trainSeconds };
+}
