@@ -1,0 +1,402 @@
+/**
+ * `anyres convert`: bring a checkpoint to a new resolution or a new position-embedding scheme,
+ * and `anyres similarity`: how window-tiled a checkpoint's position embedding is.
+ *
+ * Conversions (`--posembed-convert`):
+ * - `interpolate` (default): the learned absolute embedding is resampled to the grid of `--res` by
+ *   the model's own rule (timm ViT: bicubic with antialias, as `resample_abs_pos_embed`; official
+ *   Hiera and ViTDet: bicubic, `F.interpolate(align_corners=False)`). The converted model at `--res`
+ *   computes exactly what the original computes when fed `--res` images. Resolution-independent
+ *   embeddings (abs-win, ResFormer's GPE) are copied; only the stored default size changes.
+ * - `abswin`: an ORIGINAL Hiera (learned absolute `pos_embed [1, h·w, C]`) becomes an abs-win Hiera
+ *   (Bolya et al. 2024, Sec. 4): `absWinFromLearned` splits the learned embedding into a window
+ *   embedding (one mask unit, `pos_embed_window [1, C, wh, ww]`) and a global one
+ *   (`pos_embed [1, C, gh, gw]`, `--global-size`, default the config's 7x7) such that
+ *   `interpolate(global) + tile(window)` reproduces it in least squares. Assumptions: the learned
+ *   embedding is a smooth field plus a pattern periodic in the mask unit (what the paper observes in
+ *   window-attention models, Sec. 3 / Fig. 4); the per-channel constant goes to the global part. The
+ *   split is exact (relative residual ~0) when the embedding is exactly tiled + global; otherwise the
+ *   residual is reported and the converted model differs from the original at the pretrain size by
+ *   that residual.
+ * - `tile`: a plain ViT's learned embedding becomes the window embedding of a windowed backbone
+ *   (`--target`, a ViTDet preset): ViTDet's abs-win recipe tiles the pretrained grid over the feature
+ *   map (Sec. 5), with the ViT's blocks copied; ViTDet-only parameters (rel-pos tables, pyramid) are
+ *   initialised and listed, the ViT's cls token, final norm and head are dropped and listed.
+ *
+ * The output is a safetensors file (official names, F32) written atomically, with `__metadata__`
+ * `anyres.config` = `{family, config}` (read back by `modelFromCheckpointConfig` and `anyres export`).
+ *
+ * @example
+ * // anyres convert --from hiera_tiny_224.pth --model hiera-tiny --to hiera-tiny-abswin.safetensors --posembed-convert abswin
+ * const r = convertCheckpoint({ from: 'in.safetensors', to: 'out.safetensors', res: [96, 96], posembedConvert: 'interpolate' });
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import type { Model } from '../models/types.ts';
+import { type HieraConfig, patchGrid } from '../models/hiera-config.ts';
+import type { VitConfig } from '../models/vit.ts';
+import type { VitDetConfig } from '../models/vitdet.ts';
+import type { HieraDetConfig } from '../models/hieradet.ts';
+import { checkpointConfigOf, createModel, modelFromCheckpointConfig, presetNames } from '../models/registry.ts';
+import { Params, type Weights } from '../nn/params.ts';
+import { Runtime, host } from '../graph/runtime.ts';
+import { absWinFromLearned } from '../posembed/abswin.ts';
+import { type Grid, tokensToGrid } from '../posembed/reference.ts';
+import { tiledEnergyShare, windowSimilarity } from '../posembed/similarity.ts';
+import { type NamedTensor, saveSafetensors } from '../io/safetensors.ts';
+import { learnedPosEmbedOf, loadWeightsFromTensors, readCheckpointFile } from '../io/load-model.ts';
+import { heatmapGrid } from '../eval/heatmap.ts';
+import { barChart, saveChart, writeFileAtomic } from '../eval/charts.ts';
+
+export type PosEmbedConvert = 'interpolate' | 'abswin' | 'tile';
+export const POSEMBED_CONVERTS: readonly PosEmbedConvert[] = ['interpolate', 'abswin', 'tile'];
+
+/** Which model a checkpoint holds: `--model` (a preset name or a JSON file `{family, config}`), else its metadata. */
+export function sourceModelOf(model: string | undefined, metadata: Record<string, string>, file: string, numClasses?: number): Model {
+  const overrides: Record<string, unknown> = numClasses === undefined ? {} : { numClasses };
+  if (model !== undefined) {
+    if (presetNames().includes(model)) return createModel(model, overrides);
+    if (fs.existsSync(model)) {
+      const m = modelFromCheckpointConfig(fs.readFileSync(model, 'utf8'));
+      return Object.keys(overrides).length ? createModel({ family: m.family, config: m.config }, overrides) : m;
+    }
+    throw new Error(`convert: --model '${model}' is neither a preset (${presetNames().join(', ')}) nor a JSON file with {family, config}`);
+  }
+  const meta = metadata['anyres.config'];
+  if (meta === undefined) {
+    throw new Error(`convert: ${file} does not say which model it holds (no 'anyres.config' metadata); pass --model <preset> (see 'anyres models')`);
+  }
+  const m = modelFromCheckpointConfig(meta);
+  return Object.keys(overrides).length ? createModel({ family: m.family, config: m.config }, overrides) : m;
+}
+
+export interface ConvertWeightsOptions {
+  posembedConvert?: PosEmbedConvert;
+  /** New default resolution [H, W]. */
+  res?: [number, number];
+  /** `tile`: the windowed backbone preset to convert into. */
+  target?: string;
+  /** `abswin`: grid of the global embedding (default: the source config's `globalPosSize`). */
+  globalSize?: [number, number];
+  /**
+   * `abswin`: alternating least-squares refinements (absWinFromLearned). Default 200: block-coordinate
+   * descent converges slowly when the grid holds few windows (2x2 windows: residual 4e-4 after 50, 1e-9 after 200).
+   */
+  iterations?: number;
+}
+
+export interface ConvertedWeights {
+  model: Model;
+  weights: Weights;
+  /** What was done, line by line (printed by the command). */
+  notes: string[];
+  /** `abswin`: ‖learned − reconstruction‖ / ‖learned‖. */
+  relResidual?: number;
+}
+
+const asTensors = (w: Weights): Map<string, NamedTensor> => new Map([...w].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
+
+/** Converts loaded weights of `source` (see the file comment for the strategies). */
+export function convertWeights(source: Model, weights: Weights, opts: ConvertWeightsOptions = {}): ConvertedWeights {
+  const how = opts.posembedConvert ?? 'interpolate';
+  if (how === 'abswin') return toAbsWin(source, weights, opts);
+  if (how === 'tile') return toTiled(source, weights, opts);
+  // interpolate: the same model at the new size; the loader resamples a learned embedding by the model's rule.
+  const res = opts.res;
+  const overrides: Record<string, unknown> = {};
+  if (res) {
+    switch (source.family) {
+      case 'vit': case 'resformer': overrides.imgSize = [res[0], res[1]]; break;
+      case 'hiera': overrides.inputSize = [res[0], res[1]]; break;
+      case 'vitdet': case 'hieradet':
+        if (res[0] !== res[1]) throw new Error(`convert: ${source.family} stores a square default size; got --res ${res[0]}x${res[1]}`);
+        overrides.imgSize = res[0];
+        break;
+      default: throw new Error(`convert: no resolution field known for family '${source.family}'`);
+    }
+  }
+  const target = createModel({ family: source.family, config: source.config }, overrides);
+  if (res) target.checkInputSize(res[0], res[1]);
+  const r = loadWeightsFromTensors(target, asTensors(weights), { strict: true });
+  const notes = r.reshaped.length
+    ? r.reshaped.map((x) => `interpolate: ${x.name} [${x.from.join(', ')}] -> [${x.to.join(', ')}] (${x.how})`)
+    : [`interpolate: ${learnedPosEmbedOf(source) ? 'the learned embedding is already at this grid' : 'the position embedding does not depend on the resolution'}; weights copied`];
+  return { model: target, weights: r.weights, notes };
+}
+
+/** Original Hiera (learned absolute) -> abs-win Hiera via absWinFromLearned. */
+function toAbsWin(source: Model, weights: Weights, opts: ConvertWeightsOptions): ConvertedWeights {
+  const cfg = source.config as HieraConfig;
+  if (source.family !== 'hiera' || cfg.posEmbed !== 'absolute') {
+    throw new Error(`convert --posembed-convert abswin: needs a Hiera with a learned absolute pos_embed (an original Hiera checkpoint); got ${source.family}` +
+      `${source.family === 'hiera' ? ` with posEmbed '${cfg.posEmbed}'` : ''}. For a plain ViT into a windowed backbone use --posembed-convert tile --target <vitdet preset>`);
+  }
+  const globalSize = opts.globalSize ?? cfg.globalPosSize;
+  const targetCfg: HieraConfig = {
+    ...structuredClone(cfg), posEmbed: 'abswin', globalPosSize: [globalSize[0], globalSize[1]],
+    inputSize: opts.res ? [opts.res[0], opts.res[1]] : [cfg.inputSize[0], cfg.inputSize[1]],
+  };
+  const target = createModel({ family: 'hiera', config: targetCfg });
+  if (opts.res) target.checkInputSize(opts.res[0], opts.res[1]);
+  const [h, w] = patchGrid(cfg, cfg.inputSize[0], cfg.inputSize[1]);
+  const C = cfg.embedDim;
+  const pe = weights.get('pos_embed')!;
+  const learned: Grid = { data: tokensToGrid(pe.data, C, h, w), C, H: h, W: w };
+  const split = absWinFromLearned(learned, cfg.maskUnitSize, globalSize, {
+    globalMode: targetCfg.globalResample, iterations: opts.iterations ?? 200,
+  });
+  const out: Weights = new Map();
+  const winName = targetCfg.naming === 'timm' ? 'pos_embed_win' : 'pos_embed_window';
+  for (const name of target.paramInfos().keys()) {
+    if (name === 'pos_embed') out.set(name, { data: Float32Array.from(split.global.data), shape: [1, C, globalSize[0], globalSize[1]] });
+    else if (name === winName) out.set(name, { data: Float32Array.from(split.window.data), shape: [1, C, cfg.maskUnitSize[0], cfg.maskUnitSize[1]] });
+    else {
+      const t = weights.get(name);
+      if (!t) throw new Error(`convert abswin: the source weights lack '${name}'`);
+      out.set(name, t);
+    }
+  }
+  const notes = [
+    `abswin: learned pos_embed [1, ${h * w}, ${C}] (${h}x${w}) split into window [1, ${C}, ${cfg.maskUnitSize.join(', ')}] (${winName}) + global [1, ${C}, ${globalSize.join(', ')}] (pos_embed, ${targetCfg.globalResample} to the grid)`,
+    `abswin: relative residual ||learned - (interpolate(global) + tile(window))|| / ||learned|| = ${split.relResidual.toExponential(3)}` +
+      (split.relResidual > 1e-3 ? ' (the learned embedding is not exactly window-tiled + smooth: the converted model differs from the original at the pretrain size)' : ''),
+  ];
+  return { model: target, weights: out, notes, relResidual: split.relResidual };
+}
+
+/** Plain ViT (learned) -> ViTDet with absolute win: the ViT grid is ViTDet's window embedding. */
+function toTiled(source: Model, weights: Weights, opts: ConvertWeightsOptions): ConvertedWeights {
+  const pe = learnedPosEmbedOf(source);
+  if (source.family !== 'vit' || !pe) {
+    throw new Error(`convert --posembed-convert tile: needs a plain ViT with a learned pos_embed as the source (got ${source.family}); for an original Hiera use --posembed-convert abswin`);
+  }
+  if (!opts.target) throw new Error(`convert --posembed-convert tile: pass --target <vitdet preset> (${presetNames().filter((n) => n.startsWith('vitdet')).join(', ')})`);
+  const base = createModel(opts.target);
+  if (base.family !== 'vitdet') throw new Error(`convert --posembed-convert tile: --target '${opts.target}' is a ${base.family} model; tile converts into a ViTDet`);
+  const vit = source.config as VitConfig;
+  const det = base.config as VitDetConfig;
+  const [gh, gw] = pe.grid;
+  if (gh !== gw) throw new Error(`convert tile: the ViT grid ${gh}x${gw} is not square; ViTDet stores a square pretrain grid`);
+  for (const [k, a, b] of [['embedDim', vit.embedDim, det.embedDim], ['depth', vit.depth, det.depth], ['numHeads', vit.numHeads, det.numHeads], ['patchSize', vit.patchSize, det.patchSize]] as const) {
+    if (a !== b) throw new Error(`convert tile: the ViT has ${k} ${a}, --target ${opts.target} has ${b}; pick a ViTDet preset of the same size`);
+  }
+  const cfg: VitDetConfig = {
+    ...structuredClone(det), posEmbed: 'abswin', pretrainGrid: gh, pretrainUseClsToken: pe.prefix === 1,
+    // The window embedding is the pretrained grid itself (resampled only if the window differs).
+    ...(opts.res ? { imgSize: opts.res[0] } : {}),
+  };
+  if (opts.res && opts.res[0] !== opts.res[1]) throw new Error(`convert tile: ViTDet stores a square default size; got --res ${opts.res[0]}x${opts.res[1]}`);
+  const target = createModel({ family: 'vitdet', config: cfg });
+  const r = loadWeightsFromTensors(target, asTensors(weights), { strict: false });
+  const notes = [
+    `tile: the ViT pos_embed (${gh}x${gw} grid) is the window embedding of ${opts.target} (posEmbed abswin, window ${cfg.windowSize}${cfg.windowSize !== gh ? `, bicubic ${gh} -> ${cfg.windowSize}` : ''})`,
+    r.report,
+  ];
+  return { model: target, weights: r.weights, notes };
+}
+
+export interface ConvertOptions extends ConvertWeightsOptions {
+  from: string;
+  to: string;
+  /** Source model: preset or JSON file; default the checkpoint's anyres.config. */
+  model?: string;
+  numClasses?: number;
+  /** Missing/unexpected keys in the SOURCE load are errors (default true). */
+  strict?: boolean;
+  sourceGrid?: [number, number];
+}
+
+export interface ConvertResult extends ConvertedWeights {
+  source: Model;
+  /** Load report of the source checkpoint. */
+  report: string;
+}
+
+/** Reads `from`, converts, writes `to` (safetensors + metadata, atomically). */
+export function convertCheckpoint(o: ConvertOptions): ConvertResult {
+  const { tensors, metadata } = readCheckpointFile(o.from);
+  const source = sourceModelOf(o.model, metadata, o.from, o.numClasses);
+  const loaded = loadWeightsFromTensors(source, tensors, { strict: o.strict ?? true, ...(o.sourceGrid ? { sourceGrid: o.sourceGrid } : {}) }, metadata, o.from);
+  const conv = convertWeights(source, loaded.weights, o);
+  const meta: Record<string, string> = {};
+  // Keep what describes the data (class names, normalisation) from an anyres source.
+  for (const k of ['anyres.classes', 'anyres.dataset', 'anyres.normalization', 'anyres.train_res']) if (metadata[k] !== undefined) meta[k] = metadata[k]!;
+  Object.assign(meta, {
+    'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
+    'anyres.converted_from': path.basename(o.from),
+    'anyres.source': loaded.detection.source,
+    'anyres.posembed_convert': o.posembedConvert ?? 'interpolate',
+    ...(conv.relResidual !== undefined ? { 'anyres.abswin_rel_residual': String(conv.relResidual) } : {}),
+  });
+  saveSafetensors(o.to, asTensors(conv.weights), meta);
+  return { ...conv, source, report: loaded.report };
+}
+
+/** '448' or '448x320' -> [H, W]. */
+export function parseSize(v: string, what = '--res'): [number, number] {
+  const m = /^(\d+)(?:x(\d+))?$/.exec(v.trim());
+  if (!m) throw new Error(`${what}: expected N or HxW (e.g. 448 or 448x320), got '${v}'`);
+  return [Number(m[1]), Number(m[2] ?? m[1])];
+}
+
+export function registerConvertCommand(program: Command): void {
+  program
+    .command('convert')
+    .description('convert a checkpoint (.pth or .safetensors; official Hiera, HF Hiera, SAM 2, timm, detectron2, ResFormer) to anyres safetensors at a new resolution / position-embedding scheme')
+    .requiredOption('--from <file>', 'checkpoint to read (.pth/.pt/.bin via a restricted unpickler, or .safetensors)')
+    .requiredOption('--to <file>', 'output .safetensors (written atomically, with anyres.config metadata)')
+    .option('--model <preset|json>', "the model the checkpoint holds (see 'anyres models'); default: its anyres.config metadata")
+    .option('--num-classes <n>', 'classes of the checkpoint head, when they differ from the preset', (v) => Number(v))
+    .option('--res <size>', 'new default resolution: N or HxW')
+    .option('--posembed-convert <how>', 'interpolate | abswin | tile (see below)', 'interpolate')
+    .option('--global-size <size>', 'abswin: grid of the global embedding (default: the config, 7x7 for the Hiera presets)')
+    .option('--iterations <n>', 'abswin: least-squares refinements of the split (default 200)', (v) => Number(v))
+    .option('--target <preset>', 'tile: the ViTDet preset to build')
+    .option('--source-grid <size>', 'stored grid of a non-square learned pos_embed (HxW)')
+    .option('--no-strict', 'fill missing source keys from the initialisers and skip unexpected ones')
+    .addHelpText('after', `
+Position-embedding conversions:
+  interpolate  resample a learned absolute embedding to the --res grid by the model's own rule
+               (timm ViT: antialiased bicubic; Hiera, ViTDet: bicubic). The result at --res equals the
+               original model fed --res images. Abs-win and ResFormer embeddings are copied unchanged.
+  abswin       original Hiera (learned pos_embed [1, h*w, C]) -> abs-win Hiera (Bolya et al. 2024):
+               window embedding (one mask unit) + global embedding (--global-size) fitted by least squares
+               so that interpolate(global) + tile(window) reproduces the learned one. Assumes the learned
+               embedding is a smooth field plus a pattern periodic in the mask unit (the paper's observation
+               for window attention); the per-channel mean goes to the global part. Exact when the embedding
+               is exactly tiled + global; otherwise the relative residual is printed.
+  tile         plain ViT -> ViTDet (--target): the ViT's learned grid becomes the window embedding, tiled
+               over the feature map; rel-pos tables and the pyramid are initialised (listed in the report).`)
+    .action((o: { from: string; to: string; model?: string; numClasses?: number; res?: string; posembedConvert: string; globalSize?: string; iterations?: number; target?: string; sourceGrid?: string; strict: boolean }) => {
+      if (!POSEMBED_CONVERTS.includes(o.posembedConvert as PosEmbedConvert)) {
+        throw new Error(`convert: --posembed-convert must be one of ${POSEMBED_CONVERTS.join(', ')}, got '${o.posembedConvert}'`);
+      }
+      const r = convertCheckpoint({
+        from: o.from, to: o.to, strict: o.strict, posembedConvert: o.posembedConvert as PosEmbedConvert,
+        ...(o.model !== undefined ? { model: o.model } : {}),
+        ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
+        ...(o.res !== undefined ? { res: parseSize(o.res) } : {}),
+        ...(o.globalSize !== undefined ? { globalSize: parseSize(o.globalSize, '--global-size') } : {}),
+        ...(o.iterations !== undefined ? { iterations: o.iterations } : {}),
+        ...(o.target !== undefined ? { target: o.target } : {}),
+        ...(o.sourceGrid !== undefined ? { sourceGrid: parseSize(o.sourceGrid, '--source-grid') } : {}),
+      });
+      console.log(`convert: loaded ${o.from} as ${r.source.family}\n${r.report}`);
+      for (const n of r.notes) console.log(n);
+      console.log(`convert: wrote ${o.to} (${r.model.family}, default ${r.model.defaultRes.join('x')}, ${r.weights.size} tensors)`);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// anyres similarity
+
+/** The attention window a model's position embedding is compared against (its first-stage window). */
+export function defaultWindowOf(model: Model): [number, number] | null {
+  switch (model.family) {
+    case 'hiera': return [...(model.config as HieraConfig).maskUnitSize];
+    case 'vitdet': { const w = (model.config as VitDetConfig).windowSize; return [w, w]; }
+    case 'hieradet': { const w = (model.config as HieraDetConfig).windowSpec[0]!; return [w, w]; }
+    default: return null;
+  }
+}
+
+/**
+ * The position embedding a model ADDS at its default resolution, as a `[C, h, w]` grid: for a
+ * learned absolute embedding that is the stored embedding itself; for abs-win the combined
+ * `interpolate(global) + tile(window)`. Computed by the model's own forward (its `aux` output), so
+ * no embedding rule is restated here; only the position-embedding branch of the graph is run.
+ */
+export async function positionEmbeddingAt(model: Model, weights: Weights, rt = new Runtime()): Promise<Grid> {
+  const [H, W] = model.defaultRes;
+  const key = model.family === 'hieradet' ? 'pos_embed_hw' : 'pos_embed';
+  const out = await rt.run((i, g) => {
+    const a = model.forward(new Params(g, weights), i.x!).aux[key];
+    if (!a) throw new Error(`similarity: ${model.family} does not return aux.${key}`);
+    return { pos: a };
+  }, { x: host(new Float32Array(3 * H * W), [1, 3, H, W]) });
+  const pos = out.pos!;
+  const shape = pos.shape;
+  const data = pos.data as Float32Array;
+  if (shape.length === 4) {
+    // NHWC [1, h, w, C] (ViTDet, HieraDet)
+    const [, h, w, C] = shape as [number, number, number, number];
+    return { data: tokensToGrid(data, C, h, w), C, H: h, W: w };
+  }
+  // [1, prefix + h*w, C] (ViT: prefix rows first; Hiera: none)
+  const C = shape[2]!;
+  const [h, w] = model.family === 'hiera'
+    ? patchGrid(model.config as HieraConfig, H, W)
+    : [H / (model.config as VitConfig).patchSize, W / (model.config as VitConfig).patchSize];
+  const prefix = shape[1]! - h * w;
+  return { data: tokensToGrid(data.subarray(prefix * C), C, h, w), C, H: h, W: w };
+}
+
+export interface SimilarityReport {
+  grid: Grid;
+  window: [number, number];
+  /** Mean pairwise cosine similarity of the full windows (1 = perfectly tiled, ~0 = noise). */
+  similarity: number;
+  tiledEnergy: number;
+  /** The same per channel. */
+  perChannel: number[];
+}
+
+/** Window similarity of a `[C, h, w]` embedding, overall and per channel (src/posembed/similarity.ts). */
+export function similarityOf(grid: Grid, window: [number, number]): SimilarityReport {
+  const [wh, ww] = window;
+  const hw = grid.H * grid.W;
+  const perChannel = Array.from({ length: grid.C }, (_, c) =>
+    windowSimilarity({ data: grid.data.subarray(c * hw, (c + 1) * hw), C: 1, H: grid.H, W: grid.W }, wh, ww));
+  return { grid, window, similarity: windowSimilarity(grid, wh, ww), tiledEnergy: tiledEnergyShare(grid, wh, ww), perChannel };
+}
+
+/** Writes `<out>-heatmap.png` (first `channels` channels with the window grid) and `<out>-channels.{svg,png}`. */
+export async function writeSimilarityFigures(r: SimilarityReport, out: string, channels: number, title: string): Promise<string[]> {
+  const { grid } = r;
+  const hw = grid.H * grid.W;
+  const n = Math.min(channels, grid.C);
+  const png = await heatmapGrid(
+    Array.from({ length: n }, (_, c) => ({ data: grid.data.subarray(c * hw, (c + 1) * hw), shape: [grid.H, grid.W] as [number, number] })),
+    { cols: Math.min(4, n), window: r.window, labels: Array.from({ length: n }, (_, c) => `ch ${c}: sim ${r.perChannel[c]!.toFixed(2)}`) },
+  );
+  const heat = `${out}-heatmap.png`;
+  await writeFileAtomic(heat, png);
+  const spec = barChart({
+    title: `${title}: window similarity per channel (${r.window.join('x')} windows, mean ${r.similarity.toFixed(3)})`,
+    x: { field: 'channel', title: 'channel' },
+    y: { field: 'similarity', title: 'window similarity', domain: [-1, 1] },
+    rows: r.perChannel.map((s, c) => ({ channel: c, similarity: s })),
+    width: Math.max(360, Math.min(1600, 6 * grid.C)),
+  });
+  const chart = await saveChart(spec, `${out}-channels`);
+  return [heat, chart.svgPath, chart.pngPath];
+}
+
+export function registerSimilarityCommand(program: Command): void {
+  program
+    .command('similarity')
+    .description("window similarity of a checkpoint's position embedding (Bolya et al. 2024, Sec. 3): printed, drawn as a heat map and a per-channel bar chart")
+    .requiredOption('--checkpoint <file>', 'checkpoint (.safetensors with anyres.config, or any supported checkpoint with --model)')
+    .option('--model <preset|json>', 'the model the checkpoint holds (default: its anyres.config metadata)')
+    .option('--num-classes <n>', 'classes of the checkpoint head', (v) => Number(v))
+    .option('--window <size>', "window to compare (N or HxW); default the model's first attention window (Hiera mask unit, ViTDet window)")
+    .option('--channels <n>', 'channels drawn in the heat map', (v) => Number(v), 8)
+    .option('--out <prefix>', 'output path prefix: <prefix>-heatmap.png, <prefix>-channels.{svg,png}', 'similarity')
+    .option('--no-strict', 'fill missing keys from the initialisers')
+    .action(async (o: { checkpoint: string; model?: string; numClasses?: number; window?: string; channels: number; out: string; strict: boolean }) => {
+      const { tensors, metadata } = readCheckpointFile(o.checkpoint);
+      const model = sourceModelOf(o.model, metadata, o.checkpoint, o.numClasses);
+      const loaded = loadWeightsFromTensors(model, tensors, { strict: o.strict }, metadata, o.checkpoint);
+      const window = o.window !== undefined ? parseSize(o.window, '--window') : defaultWindowOf(model);
+      if (!window) throw new Error(`similarity: ${model.family} has no attention window; pass --window N (e.g. --window 7 for a 14x14 grid)`);
+      const grid = await positionEmbeddingAt(model, loaded.weights);
+      const r = similarityOf(grid, window);
+      console.log(`similarity: ${path.basename(o.checkpoint)} (${model.family}), position embedding [${grid.C}, ${grid.H}, ${grid.W}] at ${model.defaultRes.join('x')} px, ${window.join('x')} windows`);
+      console.log(`  window similarity ${r.similarity.toFixed(4)} (1 = tiled per window, ~0 = no shared pattern)`);
+      console.log(`  tiled energy share ${r.tiledEnergy.toFixed(4)}`);
+      const order = r.perChannel.map((s, c) => [s, c] as const).sort((a, b) => b[0] - a[0]);
+      console.log(`  most tiled channels: ${order.slice(0, 5).map(([s, c]) => `${c} (${s.toFixed(3)})`).join(', ')}`);
+      for (const f of await writeSimilarityFigures(r, o.out, o.channels, path.basename(o.checkpoint))) console.log(`similarity: wrote ${f}`);
+    });
+}
