@@ -14,9 +14,15 @@ export function trainPresetNames(): string[] {
 }
 
 /** A model from a preset with overrides (numClasses, image size, drop path...). */
-export function modelFromPreset(name: string, overrides: { numClasses?: number; res?: number; dropPathRate?: number } = {}): Model {
+export function modelFromPreset(name: string, overrides: { numClasses?: number; res?: number; dropPathRate?: number; posEmbed?: string } = {}): Model {
   if (vitPresets[name]) {
     const o: Partial<VitConfig> = {};
+    if (overrides.posEmbed !== undefined) {
+      const valid = ['learned', 'sincos', 'resformer'];
+      if (!valid.includes(overrides.posEmbed)) throw new Error(`model '${name}': --posembed '${overrides.posEmbed}' is not one of ${valid.join(', ')} for ViT presets`);
+      o.posEmbed = overrides.posEmbed as VitConfig['posEmbed'];
+      o.lpe = overrides.posEmbed === 'resformer';
+    }
     if (overrides.numClasses !== undefined) o.numClasses = overrides.numClasses;
     if (overrides.res !== undefined) o.imgSize = [overrides.res, overrides.res];
     if (overrides.dropPathRate !== undefined) o.dropPathRate = overrides.dropPathRate;
@@ -24,6 +30,11 @@ export function modelFromPreset(name: string, overrides: { numClasses?: number; 
   }
   if (hieraPresets[name]) {
     const o: Partial<HieraConfig> = {};
+    if (overrides.posEmbed !== undefined) {
+      const valid = ['absolute', 'abswin'];
+      if (!valid.includes(overrides.posEmbed)) throw new Error(`model '${name}': --posembed '${overrides.posEmbed}' is not one of ${valid.join(', ')} for Hiera presets`);
+      o.posEmbed = overrides.posEmbed as HieraConfig['posEmbed'];
+    }
     if (overrides.numClasses !== undefined) o.numClasses = overrides.numClasses;
     if (overrides.res !== undefined) o.inputSize = [overrides.res, overrides.res];
     if (overrides.dropPathRate) throw new Error(`model '${name}': drop path is not supported for Hiera here; use --drop-path 0`);
@@ -44,4 +55,12 @@ export function modelFromSpec(family: string, config: unknown): Model {
     default:
       throw new Error(`checkpoint model family '${family}' cannot be trained here (supported: vit, resformer, hiera)`);
   }
+}
+
+/** The same model config built for another input resolution (where learned embeddings are stored). */
+export function withResolution(family: string, config: unknown, res: number): Model {
+  const c = config as Record<string, unknown>;
+  if (family === 'vit' || family === 'resformer') return createVit({ ...(c as unknown as VitConfig), imgSize: [res, res] });
+  if (family === 'hiera') return createHiera({ ...(c as unknown as HieraConfig), inputSize: [res, res] });
+  throw new Error(`withResolution: family '${family}' is not supported (vit, resformer, hiera)`);
 }
