@@ -5,8 +5,11 @@
  * at a chosen resolution and, for every loaded model, the prediction at each of its resolutions.
  */
 import * as ort from 'onnxruntime-web/wasm';
-// The wasm binary as a local asset URL (Vite copies it into the build; no CDN).
+// The wasm binary and its JS glue as local asset URLs (Vite copies them into the build; no CDN).
+// The glue must be a file of its own: ORT starts its worker threads from the glue's URL, and a
+// worker started from the app bundle would run the whole page script without a document.
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
+import ortMjsUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
 import { byId, fileBytes, h, s } from './dom.ts';
 import { type ModelMeta, parseModelMeta } from './model-meta.ts';
 import { readOnnxSummary } from './onnx-meta.ts';
@@ -29,7 +32,7 @@ type Picture = { kind: 'sample'; index: number } | { kind: 'file'; name: string;
 
 /** Points onnxruntime-web at the wasm binary served with the app (never a CDN). */
 export function configureOrt(): void {
-  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, document.baseURI).href };
+  ort.env.wasm.wasmPaths = { wasm: new URL(ortWasmUrl, document.baseURI).href, mjs: new URL(ortMjsUrl, document.baseURI).href };
   ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1)) : 1;
 }
 

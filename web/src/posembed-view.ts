@@ -30,12 +30,11 @@ export function sourcesFromCheckpoint(name: string, bytes: Uint8Array, win: [num
       const base = Math.max(grid.H, 4 * w.H);
       out.push(fromAbsWin(`${name}: ${key} + ${key}_window (abs-win parts)`, grid, w, [Math.ceil(base / w.H) * w.H, Math.ceil(base / w.W) * w.W]));
     } else {
-      if (grid.H < 2 * win[0] || grid.W < 2 * win[1]) {
-        throw new Error(`${key} is a ${grid.H}x${grid.W} grid: too small for ${win[0]}x${win[1]} windows (need at least 2 per side); lower the window size`);
-      }
-      const gh = Math.max(1, Math.round(grid.H / win[0]));
-      const gw = Math.max(1, Math.round(grid.W / win[1]));
-      out.push(fromLearned(`${name}: ${key} ${grid.H}x${grid.W} (split into abs-win by least squares)`, grid, win, [gh, gw]));
+      // A grid needs at least 2 windows per side to show anything; shrink the window to fit.
+      const w: [number, number] = [Math.max(1, Math.min(win[0], Math.floor(grid.H / 2))), Math.max(1, Math.min(win[1], Math.floor(grid.W / 2)))];
+      const gh = Math.max(1, Math.round(grid.H / w[0]));
+      const gw = Math.max(1, Math.round(grid.W / w[1]));
+      out.push(fromLearned(`${name}: ${key} ${grid.H}x${grid.W} (split into abs-win by least squares)`, grid, w, [gh, gw]));
     }
   }
   if (out.length === 0) throw new Error(`${name}: no tensor named *pos_embed (float) in this checkpoint`);
