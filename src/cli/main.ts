@@ -9,6 +9,7 @@ import { registerExploreCommand } from './explore.ts';
 import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
+import { registerPretrainCommand } from './pretrain.ts';
 
 const program = new Command();
 program
@@ -24,6 +25,7 @@ registerExportCommand(program);
 registerModelsCommand(program);
 registerConvertCommand(program);
 registerSimilarityCommand(program);
+registerPretrainCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

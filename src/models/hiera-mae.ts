@@ -207,6 +207,37 @@ export function maskIndexFeeds(mask: ArrayLike<number>, B: number, numUnits: num
   };
 }
 
+/**
+ * hiera_mae.py `get_pixel_label_2d` + norm_pix: images [B, C, H, W] cut into sy x sx patches, each
+ * flattened channel slowest (index c*sy*sx + py*sx + px), as [B, (H/sy)*(W/sx), C*sy*sx] row-major.
+ * With `normPix`, each patch is normalised by its mean and its UNBIASED variance (torch
+ * `label.var(dim=-1)` divides by n - 1) with eps 1e-6 inside the square root.
+ */
+export function pixelLabel(x: Tensor, stride: readonly [number, number], normPix: boolean): Tensor {
+  const [B, C, H, W] = x.shape as [number, number, number, number];
+  const [sy, sx] = stride;
+  if (H % sy !== 0 || W % sx !== 0) throw new Error(`pixelLabel: image ${H}x${W} is not a whole number of ${sy}x${sx} patches`);
+  const [ph, pw] = [H / sy, W / sx];
+  // [B, C, ph, sy, pw, sx] -> [B, ph, pw, C, sy, sx] -> [B, L, C*sy*sx]
+  const label = reshape(transpose(reshape(x, [B, C, ph, sy, pw, sx]), [0, 2, 4, 1, 3, 5]), [B, ph * pw, C * sy * sx]);
+  if (!normPix) return label;
+  const mean = reduceMean(label, -1, true);
+  const v = variance(label, -1, true, true);
+  return div(sub(label, mean), sqrt(add(v, 1e-6)));
+}
+
+/**
+ * hiera_mae.py `forward_loss`: mean of (pred - label)^2 over the MASKED tokens (`predMask` [B, L]
+ * 0) and every value of a token. The masked count is static (every sample masks the same number of
+ * units), so this weighted sum equals the official boolean-indexed mean, gradient included.
+ */
+export function maskedMse(pred: Tensor, label: Tensor, predMask: Tensor, numMasked: number): Tensor {
+  if (!(numMasked >= 1)) throw new Error(`maskedMse: there must be at least one masked token, got ${numMasked}`);
+  const diff = sub(pred, label);
+  const perToken = reduceSum(mul(diff, diff), -1); // [B, L]
+  return div(reduceSum(mul(perToken, sub(1, predMask))), numMasked * pred.shape[pred.rank - 1]!);
+}
+
 /** torch Conv2d default init (U(+-1/sqrt(fan_in))), which hiera_mae.py leaves on the fusion heads. */
 const fanIn = (n: number) => ({ kind: 'fanIn', fanIn: n }) as const;
 
@@ -242,6 +273,13 @@ export function createHieraMae(cfgOrPreset: HieraMaeConfig | string, overrides: 
   const step = hieraSizeStep(enc);
   const S = enc.stages.length;
   if (cfg.decoderEmbedDim % cfg.decoderNumHeads !== 0) throw new Error(`hiera-mae: decoder width ${cfg.decoderEmbedDim} is not divisible by ${cfg.decoderNumHeads} heads`);
+  for (const a of [0, 1] as const) {
+    // After Unroll, token n belongs to MU n mod #MUs; that is a spatial block (the block the pixel
+    // mask zeroes) only when the total unroll equals the MU size, as in every hiera_mae.py layout.
+    if (enc.qStride[a] ** (S - 1) !== enc.maskUnitSize[a]) {
+      throw new Error(`hiera-mae: mask unit ${enc.maskUnitSize.join('x')} must equal the total unroll q_stride^(stages-1) = ${enc.qStride.map((q) => q ** (S - 1)).join('x')} so that each mask unit is a block of the image; change maskUnitSize or the number of stages`);
+    }
+  }
   const muAt = (pools: number): [number, number] => [enc.maskUnitSize[0] / enc.qStride[0] ** pools, enc.maskUnitSize[1] / enc.qStride[1] ** pools];
   const muFinal = muAt(enc.qPool);
   const predStride: [number, number] = [enc.patchStride[0] * enc.qStride[0] ** enc.qPool, enc.patchStride[1] * enc.qStride[1] ** enc.qPool];
@@ -373,23 +411,11 @@ export function createHieraMae(cfgOrPreset: HieraMaeConfig | string, overrides: 
     d = layerNorm(p, 'decoder_norm', d, enc.normEps);
     const predFull = linear(p, 'decoder_pred', d, D, L.predDim); // [B, L, s*s*Cin]
 
-    // --- loss on the masked tokens.
-    const [sy, sx] = predStride;
-    // get_pixel_label_2d: [B, Cin, ph, sy, pw, sx] -> [B, ph, pw, Cin, sy, sx] -> [B, L, Cin*sy*sx] (channel slowest)
-    let label = reshape(transpose(reshape(x, [B, Cin, ph, sy, pwid, sx]), [0, 2, 4, 1, 3, 5]), [B, ph * pwid, L.predDim]);
-    if (cfg.normPixLoss) {
-      // hiera_mae.py forward_loss: label.var(dim=-1) is torch's UNBIASED variance; eps inside the sqrt.
-      const mean = reduceMean(label, -1, true);
-      const v = variance(label, -1, true, true);
-      label = div(sub(label, mean), sqrt(add(v, 1e-6)));
-    }
+    // --- loss on the masked tokens (the label comes from the ORIGINAL image, not the zeroed one).
+    const label = pixelLabel(x, predStride, cfg.normPixLoss);
     // [B, #MU] -> [B, my, 1, mx, 1] -> [B, my, fy, mx, fx] -> [B, L]: each MU covers fy x fx tokens.
     const predMask = reshape(expandTo(reshape(masks.mask, [B, my, 1, mx, 1]), [B, my, fy, mx, fx]), [B, ph * pwid]);
-    const masked = sub(1, predMask); // 1 = masked
-    const diff = sub(predFull, label);
-    // mean over the masked tokens (B * (#MU - K) * Tf of them) and all predDim values.
-    const count = B * (nw - K) * Tf * L.predDim;
-    const loss = div(reduceSum(mul(reduceSum(mul(diff, diff), -1), masked)), count);
+    const loss = maskedMse(predFull, label, predMask, B * (nw - K) * Tf);
     return { loss, predFull, label, predMask, intermediates, latent, decoderInput };
   };
 
