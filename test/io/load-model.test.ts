@@ -241,3 +241,35 @@ test('resampleLearnedPosEmbed: identity at the same grid, class slot added or dr
   assert.equal(learnedPosEmbedOf(createModel('resformer-mini-p4')), null);
   assert.throws(() => resampleLearnedPosEmbed({ shape: [1, 50, 64], data: new Float32Array(50 * 64) }, { ...pe, prefix: 0 }, [6, 6]), /50 tokens do not hold a 6x6 grid/);
 });
+
+/** Official Hiera name -> HF transformers name (inverse of convert_hiera_to_hf.py's table), for stage depths `depths`. */
+function toHf(name: string, depths: number[]): string {
+  const starts = depths.map((_, s) => depths.slice(0, s).reduce((a, b) => a + b, 0));
+  const blk = /^blocks\.(\d+)\.(.*)$/.exec(name);
+  if (blk) {
+    const g = Number(blk[1]);
+    const s = starts.findLastIndex((st) => st <= g);
+    const rest = blk[2]!.replace(/^norm1\./, 'layernorm_before.').replace(/^norm2\./, 'layernorm_after.');
+    return `hiera.encoder.stages.${s}.layers.${g - starts[s]!}.${rest}`;
+  }
+  const table: Record<string, string> = {
+    pos_embed: 'hiera.embeddings.position_embeddings',
+    'patch_embed.proj.weight': 'hiera.embeddings.patch_embeddings.projection.weight',
+    'patch_embed.proj.bias': 'hiera.embeddings.patch_embeddings.projection.bias',
+    'norm.weight': 'hiera.pooler.layernorm.weight', 'norm.bias': 'hiera.pooler.layernorm.bias',
+    'head.projection.weight': 'classifier.weight', 'head.projection.bias': 'classifier.bias',
+  };
+  return table[name]!;
+}
+
+test('an HF transformers Hiera checkpoint (hiera. + classifier, stage-local layers) loads like the official one', () => {
+  const c = loadCase(path.join(fixturesDir(), 'hiera_tiny_224_narrow.json'));
+  const model = modelOf(c)!.model;
+  const params = paramsOf(c);
+  const depths = (c.config.stages as number[]).map(Number);
+  const hf = new Map([...params].map(([k, v]) => [toHf(k, depths), { shape: v.shape, data: v.data }]));
+  assert.ok([...hf.keys()].every((k) => k !== undefined));
+  const r = loadWeightsFromTensors(model, hf, { strict: true });
+  assert.deepEqual(r.detection, { source: 'hf-hiera', prefix: 'hiera.' });
+  assertSameWeights(r.weights, new Map([...params].map(([k, v]) => [k, { data: v.data, shape: v.shape }])), 'hf');
+});
