@@ -248,7 +248,7 @@ function toHf(name: string, depths: number[]): string {
   const blk = /^blocks\.(\d+)\.(.*)$/.exec(name);
   if (blk) {
     const g = Number(blk[1]);
-    const s = starts.findLastIndex((st) => st <= g);
+    const s = starts.filter((st) => st <= g).length - 1;
     const rest = blk[2]!.replace(/^norm1\./, 'layernorm_before.').replace(/^norm2\./, 'layernorm_after.');
     return `hiera.encoder.stages.${s}.layers.${g - starts[s]!}.${rest}`;
   }
