@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import { registerFixtureCommand } from './fixture.ts';
 import { registerReproduceCommand } from './reproduce.ts';
+import { registerTrainCommands } from './train.ts';
 import { registerExploreCommand } from './explore.ts';
 import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
@@ -19,6 +20,7 @@ program
   .showHelpAfterError();
 
 registerReproduceCommand(program);
+registerTrainCommands(program);
 registerFixtureCommand(program);
 registerExploreCommand(program);
 registerExportCommand(program);

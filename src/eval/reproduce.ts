@@ -393,7 +393,7 @@ function speedSection(r: Report, rows: SpeedRow[], o: Plan['speed']): Record<str
       { key: 'msAbswin', title: 'abs-win, relpos in global blocks (ms/img)', format: 'number', digits: 1 },
       { key: 'speedup', title: 'speed-up', format: 'number', digits: 2 },
     ],
-    rows: rows.map((x) => ({ ...x })),
+    rows: rows.map((x) => ({ res: x.res, msRelposAll: x.msRelposAll, msAbswin: x.msAbswin, speedup: x.speedup })),
   });
   return Object.fromEntries(rows.map((x) => [`res/${x.res}`, x]));
 }
