@@ -7,11 +7,14 @@
  * writes one file per requested size. The exported model runs in any ONNX Runtime (Node, Python,
  * the browser's onnxruntime-web) with no anyres code.
  *
- * Checkpoints are safetensors files whose tensors use the official parameter names and whose
- * `__metadata__` holds `anyres.config`: JSON `{family, preset?, config?, overrides?}` (the model
- * spec), optionally `anyres.classes` (JSON names), `anyres.dataset`, `anyres.train_res` (JSON
- * list) and `anyres.normalization` (JSON `{mean, std}`). A sidecar `<checkpoint>.json` with the
- * same keys is read when the metadata lacks them.
+ * Two checkpoint kinds are read:
+ * - training checkpoints (src/train/checkpoint.ts): a run directory or its `last.json`; the model
+ *   spec, the training resolutions and the dataset come from the JSON, and the images were
+ *   normalised with the ImageNet statistics (the trainer's `normalize()`);
+ * - safetensors files with official parameter names whose `__metadata__` holds `anyres.config`
+ *   (JSON `{family, preset | config, overrides?}`, as `anyres convert` writes), optionally
+ *   `anyres.classes` (JSON names), `anyres.dataset`, `anyres.train_res` (JSON list) and
+ *   `anyres.normalization` (JSON `{mean, std}`).
  *
  * @example
  * const { written } = await exportCheckpoint('runs/abswin/model.safetensors', [[64, 64], [96, 96]], 'out/model.onnx');
@@ -26,41 +29,29 @@ import { softmax } from '../graph/ops/nn.ts';
 import { lower } from '../graph/onnx.ts';
 import { Params, type Weights } from '../nn/params.ts';
 import type { Model } from '../models/types.ts';
-import { type VitConfig, createVit } from '../models/vit.ts';
-import { type HieraConfig, createHiera } from '../models/hiera.ts';
+import { modelFromCheckpointConfig } from '../models/registry.ts';
 import { SYNTHETIC_CLASS_NAMES } from '../data/synthetic.ts';
+import { FASHION_MNIST_CLASS_NAMES } from '../data/fashion-mnist.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
+import { CHECKPOINT_FORMAT, checkpointJsonPath, loadCheckpoint } from '../train/checkpoint.ts';
 import { readSafetensors } from './safetensors.ts';
 import { writeFileAtomic } from './atomic.ts';
 import { META, MODEL_FORMAT } from '../../web/src/model-meta.ts';
 
 const { onnx } = onnxProto;
 
-/** What a checkpoint says about the model it holds. */
+/** What a checkpoint says about the model it holds (src/models/registry.ts `modelFromCheckpointConfig`). */
 export interface ModelSpec {
   family: string;
   preset?: string;
   /** A full config (used instead of the preset). */
-  config?: Record<string, unknown>;
+  config?: unknown;
   overrides?: Record<string, unknown>;
 }
 
-/**
- * Factories of the classification families, by the family name a checkpoint stores. ViTDet and
- * HieraDet are backbones without a classification head, so they have no entry here.
- */
-const FACTORIES: Record<string, (base: Record<string, unknown> | string, overrides: Record<string, unknown>) => Model> = {
-  vit: (b, o) => createVit(b as VitConfig | string, o as Partial<VitConfig>),
-  resformer: (b, o) => createVit(b as VitConfig | string, o as Partial<VitConfig>),
-  hiera: (b, o) => createHiera(b as HieraConfig | string, o as Partial<HieraConfig>),
-};
-
-/** Builds the model a spec describes; errors name the known families. */
+/** Builds the model a spec describes; only classifiers (logits [B, K]) can be exported. */
 export function modelFromSpec(spec: ModelSpec): Model {
-  const make = FACTORIES[spec.family];
-  if (!make) throw new Error(`export: model family '${spec.family}' cannot be exported as a classifier (known: ${Object.keys(FACTORIES).join(', ')})`);
-  const base = spec.config ?? spec.preset;
-  if (base === undefined) throw new Error(`export: the model spec for family '${spec.family}' has neither a preset nor a config`);
-  return make(base, spec.overrides ?? {});
+  return modelFromCheckpointConfig(spec);
 }
 
 export interface Normalization {
@@ -88,44 +79,71 @@ function parseJson<T>(where: string, key: string, v: string | undefined): T | un
   }
 }
 
-/** Reads a checkpoint and the model spec it records, keeping exactly the model's parameters. */
-export function loadCheckpointForExport(file: string): LoadedCheckpoint {
-  const { tensors, metadata } = readSafetensors(fs.readFileSync(file), file);
-  const sidecarPath = file.replace(/\.safetensors$/, '') + '.json';
-  const meta: Record<string, string> = {};
-  if (fs.existsSync(sidecarPath) && sidecarPath !== file) {
-    const side = parseJson<Record<string, unknown>>(sidecarPath, 'sidecar', fs.readFileSync(sidecarPath, 'utf8')) ?? {};
-    for (const [k, v] of Object.entries(side)) meta[k] = typeof v === 'string' ? v : JSON.stringify(v);
-  }
-  Object.assign(meta, metadata);
-  const spec = parseJson<ModelSpec>(file, 'anyres.config', meta['anyres.config']);
-  if (!spec || typeof spec.family !== 'string') {
-    throw new Error(`export: ${file} does not say which model it holds: its safetensors metadata (or ${path.basename(sidecarPath)}) needs 'anyres.config' = JSON {family, preset | config, overrides}`);
-  }
-  const model = modelFromSpec(spec);
+/** Class names for a dataset spec ('synthetic', 'fashion-mnist[:dir]'); null when unknown. */
+function datasetClasses(data: string | undefined, K: number): string[] | null {
+  if (data === 'synthetic') return SYNTHETIC_CLASS_NAMES.slice(0, K);
+  if (data !== undefined && (data === 'fashion-mnist' || data.startsWith('fashion-mnist:'))) return [...FASHION_MNIST_CLASS_NAMES];
+  return null;
+}
+
+/** Takes exactly the model's parameters from `tensors` (flat or shaped), checking sizes. */
+function modelWeights(model: Model, tensors: ReadonlyMap<string, { data: Float32Array; shape: number[] }>, file: string): Weights {
   const weights: Weights = new Map();
   for (const [name, info] of model.paramInfos()) {
     const t = tensors.get(name);
-    if (!t) throw new Error(`export: ${file} lacks parameter '${name}' [${info.shape.join(', ')}] of ${spec.family} ${spec.preset ?? ''}`);
-    if (t.shape.join() !== info.shape.join()) {
+    if (!t) throw new Error(`export: ${file} lacks parameter '${name}' [${info.shape.join(', ')}] of the ${model.family} model it names`);
+    const n = info.shape.reduce((a, b) => a * b, 1);
+    // Training checkpoints store parameters flat (the config fixes their shapes).
+    if (t.data.length !== n || (t.shape.length > 1 && t.shape.join() !== info.shape.join())) {
       throw new Error(`export: ${file} has '${name}' as [${t.shape.join(', ')}], the model needs [${info.shape.join(', ')}]`);
     }
-    weights.set(name, { data: t.data, shape: [...t.shape] });
+    weights.set(name, { data: t.data, shape: [...info.shape] });
   }
-  const numClasses = outputClasses(model);
-  let classes = parseJson<string[]>(file, 'anyres.classes', meta['anyres.classes']);
-  if (!classes && meta['anyres.dataset'] === 'synthetic') classes = SYNTHETIC_CLASS_NAMES.slice(0, numClasses);
-  if (!classes) classes = [...Array(numClasses).keys()].map((i) => `class ${i}`);
-  if (classes.length !== numClasses) throw new Error(`export: ${file} names ${classes.length} classes but the model has ${numClasses} outputs`);
-  return {
-    model,
-    weights,
-    spec,
-    classes,
-    trainRes: parseJson<number[]>(file, 'anyres.train_res', meta['anyres.train_res']) ?? null,
-    normalization: parseJson<Normalization>(file, 'anyres.normalization', meta['anyres.normalization']) ?? null,
-    name: meta['anyres.name'] ?? path.basename(file).replace(/\.safetensors$/, ''),
-  };
+  return weights;
+}
+
+function finish(file: string, model: Model, weights: Weights, spec: ModelSpec, name: string, classes: string[] | null,
+  trainRes: number[] | null, normalization: Normalization | null): LoadedCheckpoint {
+  const K = outputClasses(model);
+  const names = classes ?? [...Array(K).keys()].map((i) => `class ${i}`);
+  if (names.length !== K) throw new Error(`export: ${file} names ${names.length} classes but the model has ${K} outputs`);
+  return { model, weights, spec, classes: names, trainRes, normalization, name };
+}
+
+/**
+ * Reads a checkpoint (a training run directory / its last.json, or a safetensors file with
+ * `anyres.config`) and the model it records, keeping exactly the model's parameters.
+ */
+export function loadCheckpointForExport(file: string): LoadedCheckpoint {
+  const isDir = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
+  if (isDir || file.endsWith('.json')) {
+    const { info, state } = loadCheckpoint(file);
+    if (info.format !== CHECKPOINT_FORMAT) throw new Error(`export: ${file} is not a training checkpoint`);
+    const spec = info.model as ModelSpec;
+    const model = modelFromSpec(spec);
+    const flat = new Map([...state.params].map(([k, v]) => [k, { data: v, shape: [v.length] }]));
+    const run = info.run;
+    const K = outputClasses(model);
+    const trainRes = Array.isArray(run['resolutions']) ? (run['resolutions'] as number[]) : null;
+    const dir = path.dirname(checkpointJsonPath(file));
+    return finish(file, model, modelWeights(model, flat, file), spec, spec.preset ? `${path.basename(dir)} (${spec.preset})` : path.basename(dir),
+      datasetClasses(typeof run['data'] === 'string' ? run['data'] : undefined, K), trainRes,
+      { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
+  }
+  const { tensors, metadata } = readSafetensors(fs.readFileSync(file), file);
+  if (metadata['format'] === CHECKPOINT_FORMAT) {
+    throw new Error(`export: ${file} is the tensor file of a training checkpoint; pass its run directory or last.json instead`);
+  }
+  const spec = parseJson<ModelSpec>(file, 'anyres.config', metadata['anyres.config']);
+  if (!spec || typeof spec.family !== 'string') {
+    throw new Error(`export: ${file} does not say which model it holds: its safetensors metadata needs 'anyres.config' = JSON {family, preset | config, overrides} (anyres convert writes it)`);
+  }
+  const model = modelFromSpec(spec);
+  const K = outputClasses(model);
+  return finish(file, model, modelWeights(model, tensors, file), spec, metadata['anyres.name'] ?? path.basename(file).replace(/\.safetensors$/, ''),
+    parseJson<string[]>(file, 'anyres.classes', metadata['anyres.classes']) ?? datasetClasses(metadata['anyres.dataset'], K),
+    parseJson<number[]>(file, 'anyres.train_res', metadata['anyres.train_res']) ?? null,
+    parseJson<Normalization>(file, 'anyres.normalization', metadata['anyres.normalization']) ?? null);
 }
 
 /** The number of logits (traced once at the default size on a scratch graph). */

@@ -13,6 +13,9 @@ import { predict } from '../../src/eval/sweep.ts';
 import { SyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../src/data/synthetic.ts';
 import { modelFromSpec, type ModelSpec } from '../../src/io/export.ts';
 import { readOnnxSummary } from '../../web/src/onnx-meta.ts';
+import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { stateFromParams } from '../../src/train/state.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/transforms.ts';
 import { parseModelMeta } from '../../web/src/model-meta.ts';
 
 const NORM = { mean: [0.5, 0.4, 0.3], std: [0.25, 0.2, 0.3] };
@@ -98,8 +101,39 @@ test('export: a checkpoint without a model spec, or missing a parameter, is refu
     const partial = path.join(dir, 'partial.safetensors');
     saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vit', preset: 'vit-mini-p4' }) });
     assert.throws(() => loadCheckpointForExport(partial), /lacks parameter '/);
-    saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vitdet', preset: 'x' }) });
-    assert.throws(() => loadCheckpointForExport(partial), /cannot be exported as a classifier \(known: vit, resformer, hiera\)/);
+    saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vit', preset: 'no-such-preset' }) });
+    assert.throws(() => loadCheckpointForExport(partial), /unknown model preset 'no-such-preset'/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('export: a training checkpoint (run directory, flat tensors) exports with its resolutions, classes and ImageNet normalisation', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-export-'));
+  try {
+    const model = modelFromSpec({ family: 'vit', preset: 'vit-mini-p4' });
+    const w = initWeights(model.paramInfos(), new Rng(5));
+    const state = stateFromParams(new Map([...w].map(([k, t]) => [k, t.data])));
+    const run = path.join(dir, 'run');
+    saveCheckpoint(run, state, { model: { family: model.family, config: model.config, preset: 'vit-mini-p4' }, run: { resolutions: [32, 48], data: 'synthetic' }, epoch: 0, stepInEpoch: 0, rng: {} });
+    const { written, loaded } = await exportCheckpoint(run, [[32, 32]], path.join(dir, 'out.onnx'));
+    assert.deepEqual(loaded.trainRes, [32, 48]);
+    assert.equal(loaded.classes[0], SYNTHETIC_CLASS_NAMES[0]);
+    assert.deepEqual(loaded.normalization, { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
+    const bytes = fs.readFileSync(written[0]!);
+    const sess = await ort.InferenceSession.create(bytes);
+    const img = new SyntheticDataset({ seed: 0, split: 'val', size: 2 }).render(0, { res: 32 }).image;
+    const got = (await sess.run({ image: new ort.Tensor('float32', img, [1, 3, 32, 32]) })).logits!.data as Float32Array;
+    const x = new Float32Array(img.length);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < 1024; i++) x[c * 1024 + i] = (img[c * 1024 + i]! - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
+    const rt = new Runtime({ threads: 1 });
+    const ref = await predict(rt, loaded.model, loaded.weights, { data: x, shape: [1, 3, 32, 32] });
+    for (let i = 0; i < 10; i++) assert.ok(Math.abs(got[i]! - ref[i]!) <= 1e-5);
+    await sess.release();
+    await rt.clear();
+    // Its tensor file alone is refused with the way out.
+    const tensorFile = fs.readdirSync(run).find((f) => f.endsWith('.safetensors'))!;
+    assert.throws(() => loadCheckpointForExport(path.join(run, tensorFile)), /pass its run directory or last\.json/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
