@@ -238,7 +238,7 @@ export interface PretrainMaeOptions {
   progressStream?: ProgressStream;
   /** Extra fields stored with the run options (e.g. the data spec). */
   runInfo?: Record<string, unknown>;
-  /** q_pool of the classifier checkpoint written for fine-tuning (default 3, hiera.py; the MAE itself pools 2). */
+  /** q_pool of the classifier checkpoint written for fine-tuning (default 3 as hiera.py, at most #stages - 1; the MAE itself pools 2). */
   classifierQPool?: number;
 }
 
@@ -415,7 +415,7 @@ export async function pretrainMae(o: PretrainMaeOptions): Promise<PretrainMaeRes
     // A classifier checkpoint for `anyres finetune --from out/encoder`: the encoder's weights, the
     // classifier's norm and head freshly initialised for the data's classes (as the official
     // fine-tuning of MAE weights does, with q_pool 3 in the classifier).
-    const clsCfg = { ...model.config.encoder, qPool: o.classifierQPool ?? 3, numClasses: o.data.numClasses };
+    const clsCfg = { ...model.config.encoder, qPool: Math.min(o.classifierQPool ?? 3, model.config.encoder.stages.length - 1), numClasses: o.data.numClasses };
     const cls = createHiera(clsCfg);
     const init = initState(cls.paramInfos(), new Rng(hashSeed(o.seed, 'finetune-head-init')));
     const params = new Map(init.params);
