@@ -24,6 +24,11 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportModelOnnx, loadCheckpointForExport } from '../io/export.ts';
+import { saveSafetensors } from '../io/safetensors.ts';
+import { writeFileAtomic } from '../io/atomic.ts';
+import { checkpointConfigOf } from '../models/registry.ts';
+import { CHECKPOINT_FORMAT, LAST_JSON } from '../train/checkpoint.ts';
 
 /** Repository root (this file is src/cli/explore.ts). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -149,8 +154,91 @@ export async function runManifest(runDir: string): Promise<RunManifest> {
     name: path.basename(path.resolve(runDir)),
     results: found.includes('results.json') ? 'results.json' : null,
     models: found.filter((f) => f.endsWith('.onnx')),
-    checkpoints: found.filter((f) => f.endsWith('.safetensors')),
+    // Training tensor files hold flat parameters and optimizer moments; the page reads the
+    // shaped copies prepareRun writes next to the exported models instead.
+    checkpoints: found.filter((f) => f.endsWith('.safetensors') && !isTrainingTensorFile(path.join(runDir, f))),
   };
+}
+
+/** Whether a safetensors file is the tensor file of a training checkpoint (metadata format). */
+function isTrainingTensorFile(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(8);
+    if (fs.readSync(fd, head, 0, 8, 0) < 8) return false;
+    const n = Number(head.readBigUInt64LE(0));
+    if (n > 1 << 20) return false;
+    const json = Buffer.alloc(n);
+    fs.readSync(fd, json, 0, n, 8);
+    const meta = (JSON.parse(json.toString('utf8')) as { __metadata__?: Record<string, string> }).__metadata__;
+    return meta?.['format'] === CHECKPOINT_FORMAT;
+  } catch {
+    return false;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Input sizes the model takes nearest to each target (one per target, deduplicated, sorted). */
+export function validSizesNear(check: (H: number, W: number) => void, targets: readonly number[]): number[] {
+  const out = new Set<number>();
+  for (const t of targets) {
+    for (let d = 0; d <= 64; d++) {
+      const hit = [t - d, t + d].find((v) => {
+        if (v < 8) return false;
+        try {
+          check(v, v);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      if (hit !== undefined) {
+        out.add(hit);
+        break;
+      }
+    }
+  }
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * Makes a training run directory viewable: every training checkpoint in it (`last.json` in the
+ * run or one level below) is exported to `<run>/explore/<name>-<res>.onnx` at its training
+ * resolutions and at 0.5x-2x of them, and its parameters are saved shaped, with `anyres.config`,
+ * as `<run>/explore/<name>.safetensors` for the position-embedding panel. Up-to-date files are kept.
+ */
+export async function prepareRun(runDir: string, opts: { sizes?: number[]; log?: (s: string) => void } = {}): Promise<string[]> {
+  const log = opts.log ?? (() => {});
+  if (!fs.statSync(runDir, { throwIfNoEntry: false })?.isDirectory()) throw new Error(`explore: --run ${runDir} is not a directory`);
+  const jsons: string[] = [];
+  if (fs.existsSync(path.join(runDir, LAST_JSON))) jsons.push(path.join(runDir, LAST_JSON));
+  for (const e of fs.readdirSync(runDir, { withFileTypes: true })) {
+    if (e.isDirectory() && e.name !== 'explore' && fs.existsSync(path.join(runDir, e.name, LAST_JSON))) jsons.push(path.join(runDir, e.name, LAST_JSON));
+  }
+  const written: string[] = [];
+  const outDir = path.join(runDir, 'explore');
+  for (const json of jsons) {
+    const name = path.basename(path.dirname(path.resolve(json)));
+    const shaped = path.join(outDir, `${name}.safetensors`);
+    const stamp = fs.statSync(json).mtimeMs;
+    if (fs.existsSync(shaped) && fs.statSync(shaped).mtimeMs >= stamp) continue;
+    const ck = loadCheckpointForExport(json);
+    const base = ck.trainRes ?? [ck.model.defaultRes[0]];
+    const sizes = opts.sizes ?? validSizesNear((h, w) => ck.model.checkInputSize(h, w), [...new Set(base.flatMap((r) => [0.5, 0.75, 1, 1.5, 2].map((f) => Math.round(r * f))))]);
+    fs.mkdirSync(outDir, { recursive: true });
+    for (const r of sizes) {
+      const e = exportModelOnnx(ck.model, ck.weights, { res: [r, r], classes: ck.classes, name: ck.name, normalization: ck.normalization, trainRes: ck.trainRes });
+      const file = path.join(outDir, `${name}-${r}.onnx`);
+      writeFileAtomic(file, e.bytes);
+      written.push(file);
+    }
+    // Written last: its time stamp marks the exports above as complete.
+    saveSafetensors(shaped, ck.weights, { 'anyres.config': JSON.stringify(checkpointConfigOf(ck.model)), 'anyres.name': ck.name });
+    written.push(shaped);
+    log(`explore: exported ${name} at ${sizes.join(', ')} px`);
+  }
+  return written;
 }
 
 function securityHeaders(): Record<string, string> {
@@ -309,10 +397,17 @@ export function registerExploreCommand(program: Command): void {
     .description('serve the browser explorer (position embeddings across resolutions, in-page classification, sweep charts) on 127.0.0.1')
     .option('--port <n>', 'port (0 = any free port)', '0')
     .option('--run <dir>', 'a run directory (results.json, exported .onnx models) to show in the page under /run/')
+    .option('--export-res <list>', 'sizes to export a run\'s training checkpoints at (default: 0.5x to 2x the training resolutions)')
     .option('--rebuild', 'rebuild the app even when web/dist is up to date')
-    .action(async (o: { port: string; run?: string; rebuild?: boolean }) => {
+    .action(async (o: { port: string; run?: string; rebuild?: boolean; exportRes?: string }) => {
       const port = Number(o.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`explore: --port must be an integer in [0, 65535], got '${o.port}'`);
+      const sizes = o.exportRes?.split(',').map((v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new Error(`explore: --export-res must be a comma list of positive integers, got '${v}'`);
+        return n;
+      });
+      if (o.run !== undefined) await prepareRun(o.run, { ...(sizes ? { sizes } : {}), log: (m) => console.log(m) });
       if (o.rebuild || appNeedsBuild()) {
         console.log('explore: building the app (web/ -> web/dist) ...');
         await buildApp({ quiet: true });

@@ -4,7 +4,12 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { type ExploreServer, safeSegments, startExploreServer, PathRefused } from '../../src/cli/explore.ts';
+import { type ExploreServer, PathRefused, prepareRun, runManifest, safeSegments, startExploreServer } from '../../src/cli/explore.ts';
+import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { stateFromParams } from '../../src/train/state.ts';
+import { createModel } from '../../src/models/registry.ts';
+import { initWeights } from '../../src/nn/params.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 let tmp: string;
 let srv: ExploreServer;
@@ -116,4 +121,24 @@ test('safeSegments refuses dot segments and separators after decoding', () => {
 test('refuses a non-loopback host and a missing app build', async () => {
   await assert.rejects(startExploreServer({ appDir: path.join(tmp, 'app'), host: '0.0.0.0' }), /loopback only/);
   await assert.rejects(startExploreServer({ appDir: tmp }), /no index\.html/);
+});
+
+test('prepareRun exports a training run for the page once; the manifest hides the raw training tensors', async () => {
+  const run = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-prep-'));
+  try {
+    const model = createModel('vit-mini-p4');
+    const w = initWeights(model.paramInfos(), new Rng(0));
+    saveCheckpoint(path.join(run, 'abs'), stateFromParams(new Map([...w].map(([k, t]) => [k, t.data]))), {
+      model: { family: model.family, config: model.config, preset: 'vit-mini-p4' }, run: { resolutions: [32], data: 'synthetic' }, epoch: 0, stepInEpoch: 0, rng: {},
+    });
+    const first = await prepareRun(run);
+    assert.deepEqual(first.map((f) => path.relative(run, f)), [16, 24, 32, 48, 64].map((r) => `explore/abs-${r}.onnx`).concat('explore/abs.safetensors'));
+    assert.deepEqual(await prepareRun(run), []); // up to date
+    const m = await runManifest(run);
+    assert.equal(m.models.length, 5);
+    assert.deepEqual(m.checkpoints, ['explore/abs.safetensors']);
+    await assert.rejects(prepareRun(path.join(run, 'missing')), /is not a directory/);
+  } finally {
+    fs.rmSync(run, { recursive: true, force: true });
+  }
 });
