@@ -376,6 +376,7 @@ export function appNeedsBuild(): boolean {
     path.join(WEB_DIR, 'src'),
     path.join(REPO_ROOT, 'src', 'posembed'),
     path.join(REPO_ROOT, 'src', 'data'),
+    path.join(REPO_ROOT, 'src', 'util'),
   ];
   return sources.some((s) => (fs.statSync(s, { throwIfNoEntry: false })?.isDirectory() ? newestMtime(s) : fs.statSync(s, { throwIfNoEntry: false })?.mtimeMs ?? 0) > builtAt);
 }

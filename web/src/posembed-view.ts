@@ -20,6 +20,7 @@ interface State {
 /** Builds the embedding sources a checkpoint offers (abs-win parts, or learned grids to split). */
 export function sourcesFromCheckpoint(name: string, bytes: Uint8Array, win: [number, number]): EmbeddingSource[] {
   const st = parseSafetensors(bytes, (n) => /pos_embed(_window)?$/.test(n));
+  const tokens = trainTokens(st.metadata['anyres.config']);
   const out: EmbeddingSource[] = [];
   for (const [key, t] of st.tensors) {
     if (key.endsWith('pos_embed_window')) continue;
@@ -27,8 +28,9 @@ export function sourcesFromCheckpoint(name: string, bytes: Uint8Array, win: [num
     const winT = st.tensors.get(key.replace(/pos_embed$/, 'pos_embed_window'));
     if (winT) {
       const { grid: w } = tensorToGrid(winT.shape, winT.data);
-      const base = Math.max(grid.H, 4 * w.H);
-      out.push(fromAbsWin(`${name}: ${key} + ${key}_window (abs-win parts)`, grid, w, [Math.ceil(base / w.H) * w.H, Math.ceil(base / w.W) * w.W]));
+      // Shown at the model's training token grid when the checkpoint records its config.
+      const base: [number, number] = tokens ?? [Math.ceil(Math.max(grid.H, 4 * w.H) / w.H) * w.H, Math.ceil(Math.max(grid.W, 4 * w.W) / w.W) * w.W];
+      out.push(fromAbsWin(`${name}: ${key} + ${key}_window (abs-win parts)`, grid, w, base));
     } else {
       // A grid needs at least 2 windows per side to show anything; shrink the window to fit.
       const w: [number, number] = [Math.max(1, Math.min(win[0], Math.floor(grid.H / 2))), Math.max(1, Math.min(win[1], Math.floor(grid.W / 2)))];
@@ -39,6 +41,23 @@ export function sourcesFromCheckpoint(name: string, bytes: Uint8Array, win: [num
   }
   if (out.length === 0) throw new Error(`${name}: no tensor named *pos_embed (float) in this checkpoint`);
   return out;
+}
+
+/**
+ * The training token grid from a checkpoint's `anyres.config` ({family, config}): Hiera's
+ * inputSize / patchStride, or ViT's imgSize / patchSize; null when it does not say.
+ */
+function trainTokens(json: string | undefined): [number, number] | null {
+  if (!json) return null;
+  try {
+    const c = (JSON.parse(json) as { config?: Record<string, unknown> }).config ?? {};
+    const size = (c['inputSize'] ?? c['imgSize']) as [number, number] | undefined;
+    const stride = c['patchStride'] ?? c['patchSize'];
+    const st: [number, number] | undefined = typeof stride === 'number' ? [stride, stride] : (stride as [number, number] | undefined);
+    return size && st ? [Math.round(size[0] / st[0]), Math.round(size[1] / st[1])] : null;
+  } catch {
+    return null;
+  }
 }
 
 function similarityChart(src: EmbeddingSource, lo: number, hi: number, current: number): SVGSVGElement {
