@@ -96,7 +96,9 @@ export function mountClassify(root: HTMLElement): ClassifyPanel {
   function refreshRes(): void {
     const g = currentGroup();
     const train = new Set(g?.files[0]?.meta.trainRes ?? []);
-    resSel.replaceChildren(...(g?.files ?? []).map((f) => h('option', { value: resKey(f) }, `${resKey(f)} px${train.has(f.meta.inputSize[0]) ? ' (trained)' : ''}`)));
+    // Start at a training resolution: the reference point the other sizes are compared with.
+    const first = (g?.files ?? []).find((f) => train.has(f.meta.inputSize[0]));
+    resSel.replaceChildren(...(g?.files ?? []).map((f) => h('option', { value: resKey(f), selected: f === first }, `${resKey(f)} px${train.has(f.meta.inputSize[0]) ? ' (trained)' : ''}`)));
     classifyBtn.disabled = sweepBtn.disabled = !g;
     showPicture();
   }
@@ -259,7 +261,7 @@ function paint(c: HTMLCanvasElement, img: Image): void {
 const LINE_COLORS = ['#1b6ca8', '#d1495b', '#2a9d8f', '#e9a23b', '#6c4f9c', '#555'];
 
 function sweepChart(series: { name: string; pts: [number, number][] }[]): SVGSVGElement {
-  const Wd = 520, Ht = 180, m = { l: 40, r: 150, t: 10, b: 28 };
+  const Wd = 680, Ht = 180, m = { l: 40, r: 260, t: 10, b: 28 };
   const xs = series.flatMap((s0) => s0.pts.map((p) => p[0]));
   const lo = Math.min(...xs), hi = Math.max(...xs);
   const x = (v: number): number => m.l + ((v - lo) / Math.max(1, hi - lo)) * (Wd - m.l - m.r);
@@ -271,7 +273,7 @@ function sweepChart(series: { name: string; pts: [number, number][] }[]): SVGSVG
     const col = LINE_COLORS[i % LINE_COLORS.length]!;
     svg.append(s('path', { d: se.pts.map((p, k) => `${k ? 'L' : 'M'}${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(''), stroke: col, fill: 'none', 'stroke-width': 2 }));
     for (const p of se.pts) svg.append(s('circle', { cx: x(p[0]), cy: y(p[1]), r: 3, fill: col }));
-    svg.append(s('text', { x: Wd - m.r + 8, y: m.t + 14 + 16 * i, fill: col }, se.name));
+    svg.append(s('text', { x: Wd - m.r + 8, y: m.t + 14 + 16 * i, style: `fill:${col}` }, se.name));
   });
   svg.append(s('text', { x: (m.l + Wd - m.r) / 2, y: Ht - 2, 'text-anchor': 'middle' }, 'input resolution (px)'));
   return svg;
