@@ -59,20 +59,21 @@ interface Plan {
 
 /** The experiment sizes: `quick` (CI smoke, under 3 minutes) and the default (under 30 minutes). */
 export function plan(quick: boolean, seeds?: number[]): Plan {
-  const hieraArch = { stages: [1, 2, 1], qPool: 2, maskUnitAttn: [true, true, false], maskUnitSize: [4, 4] as [number, number], globalPosSize: [4, 4] as [number, number], embedDim: 32, numHeads: 1 };
+  const hieraArch = { stages: [1, 2, 1], qPool: 2, maskUnitAttn: [true, true, false], maskUnitSize: [4, 4] as [number, number], globalPosSize: [4, 4] as [number, number], embedDim: 32, numHeads: 1, headInitScale: 1 };
+  const vitArch = { embedDim: 96, depth: 4, numHeads: 3 };
   if (quick) {
     return {
       trainSize: 2000,
       valSize: 200,
       abswin: {
         baseRes: 64, evalRes: [64, 80, 96], finetuneRes: [80], seeds: seeds ?? [0], arch: hieraArch, similarityEvery: 20, numClasses: 10,
-        train: { steps: 60, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 10 },
-        finetune: { steps: 15, batch: 32, lr: 5e-4, weightDecay: 0.05, warmupSteps: 3 },
+        train: { steps: 60, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 10 },
+        finetune: { steps: 10, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 2 },
       },
       resformer: {
-        baseRes: 32, multiRes: [32, 24, 16], testRes: [16, 24, 32, 48, 64], seeds: seeds ?? [0], numClasses: 10,
-        vitPreset: 'vit-mini-p4', resformerPreset: 'resformer-mini-p4', arch: { depth: 2 },
-        train: { steps: 40, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
+        baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
+        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 },
+        train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
     };
@@ -82,13 +83,13 @@ export function plan(quick: boolean, seeds?: number[]): Plan {
     valSize: 1000,
     abswin: {
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], seeds: seeds ?? [0, 1, 2], arch: hieraArch, similarityEvery: 50, numClasses: 10,
-      train: { steps: 500, batch: 48, lr: 2e-3, weightDecay: 0.05, warmupSteps: 40 },
-      finetune: { steps: 60, batch: 48, lr: 5e-4, weightDecay: 0.05, warmupSteps: 6 },
+      train: { steps: 500, batch: 48, lr: 1e-3, weightDecay: 0.05, warmupSteps: 30 },
+      finetune: { steps: 40, batch: 48, lr: 3e-4, weightDecay: 0.05, warmupSteps: 4 },
     },
     resformer: {
-      baseRes: 32, multiRes: [32, 24, 16], testRes: [16, 24, 32, 40, 48, 64, 80, 96], seeds: seeds ?? [0, 1], numClasses: 10,
-      vitPreset: 'vit-mini-p4', resformerPreset: 'resformer-mini-p4', arch: {},
-      train: { steps: 500, batch: 64, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
+      baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ?? [0, 1], numClasses: 10,
+      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch,
+      train: { steps: 500, batch: 48, lr: 1e-3, weightDecay: 0.05, warmupSteps: 30 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
   };

@@ -199,8 +199,9 @@ export function hieraHead(p: Params, tokens: Tensor, cfg: HieraConfig, plan: Hie
   const F = plan.numFeatures;
   const preLogits = layerNorm(p, cfg.naming === 'timm' ? 'head.norm' : 'norm', reduceMean(tokens, 1), cfg.normEps);
   const headName = cfg.naming === 'timm' ? 'head.fc' : 'head.projection';
-  // hiera.py scales the head's init by head_init_scale = 0.001.
-  const hw = p.param(`${headName}.weight`, [cfg.numClasses, F], truncNormal(0.02 * 0.001));
+  // hiera.py scales the head's init by head_init_scale (0.001 officially, meant for fine-tuning
+  // pretrained trunks; from scratch at small scale 1.0 trains far faster: see headInitScale).
+  const hw = p.param(`${headName}.weight`, [cfg.numClasses, F], truncNormal(0.02 * cfg.headInitScale));
   const hb = p.param(`${headName}.bias`, [cfg.numClasses], zeros);
   return { logits: linearOp(preLogits, hw, hb), preLogits };
 }
