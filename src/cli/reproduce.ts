@@ -13,7 +13,7 @@ export function registerReproduceCommand(program: Command): void {
     .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
-    .option('--skip <parts>', 'comma-separated parts to skip: abswin,resformer,speed')
+    .option('--skip <parts>', 'comma-separated parts to skip: abswin,mae,resformer,speed')
     .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string }) => {
       const seeds = o.seeds?.split(',').map((s) => {
         const n = Number(s);

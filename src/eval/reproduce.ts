@@ -27,6 +27,7 @@ import { Report, type CellValue, type MeanSpread } from './report.ts';
 import { type AbsWinExperimentOptions, type AbsWinResults, basePosEmbed, globalPart, runAbsWinExperiment } from './experiments/abswin.ts';
 import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExperiment } from './experiments/resformer.ts';
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
+import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './experiments/mae.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
 import { grid } from '../posembed/reference.ts';
 import { resample2d } from '../posembed/resample.ts';
@@ -37,7 +38,7 @@ export interface ReproduceOptions {
   data: string;
   out: string;
   seeds?: number[];
-  /** Skip parts (for debugging): any of 'abswin', 'resformer', 'speed'. */
+  /** Skip parts (for debugging): any of 'abswin', 'mae', 'resformer', 'speed'. */
   skip?: string[];
   command?: string;
   log?: (m: string) => void;
@@ -53,6 +54,7 @@ interface Plan {
   trainSize: number;
   valSize: number;
   abswin: AbsWinExperimentOptions;
+  mae: MaeExperimentOptions;
   resformer: ResFormerExperimentOptions;
   speed: { preset: string; res: number[]; batch: number; repeats: number };
 }
@@ -70,6 +72,12 @@ export function plan(quick: boolean, seeds?: number[]): Plan {
         train: { steps: 60, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 10 },
         finetune: { steps: 10, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 2 },
       },
+      mae: {
+        baseRes: 64, evalRes: [64, 96], finetuneRes: [80], seeds: seeds ?? [0], arch: hieraArch, numClasses: 10,
+        pretrain: { steps: 20, batch: 32, lr: 1.5e-3, maskRatio: 0.6, similarityEvery: 5 },
+        train: { steps: 20, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 2 },
+        finetune: { steps: 5, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 1 },
+      },
       resformer: {
         baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
         vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 },
@@ -84,6 +92,12 @@ export function plan(quick: boolean, seeds?: number[]): Plan {
     abswin: {
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], seeds: seeds ?? [0, 1, 2], arch: hieraArch, similarityEvery: 50, numClasses: 10,
       train: { steps: 500, batch: 48, lr: 1e-3, weightDecay: 0.05, warmupSteps: 30 },
+      finetune: { steps: 40, batch: 48, lr: 3e-4, weightDecay: 0.05, warmupSteps: 4 },
+    },
+    mae: {
+      baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], seeds: seeds ? seeds.slice(0, 2) : [0, 1], arch: hieraArch, numClasses: 10,
+      pretrain: { steps: 600, batch: 64, lr: 1.5e-3, maskRatio: 0.6, similarityEvery: 50 },
+      train: { steps: 300, batch: 48, lr: 5e-4, weightDecay: 0.05, warmupSteps: 20 },
       finetune: { steps: 40, batch: 48, lr: 3e-4, weightDecay: 0.05, warmupSteps: 4 },
     },
     resformer: {
@@ -334,6 +348,59 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
   return verdict;
 }
 
+function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervised: { seed: number; step: number; similarity: number }[]): Record<string, unknown> {
+  r.section('2b. MAE pretraining, then interpolation vs absolute win (Bolya et al. 2024, Sec. 3, Table 1, Fig. 4)');
+  r.text(
+    `The same Hiera as a masked autoencoder (hiera_mae.py: mask units of ${o.arch.maskUnitSize?.join('x')} tokens, ratio ${o.pretrain.maskRatio}, normalised-pixel loss), ` +
+      `pretrained for ${o.pretrain.steps} steps of ${o.pretrain.batch} images with a learned absolute embedding, seeds ${o.seeds.join(', ')}. ` +
+      'The window similarity of its embedding is drawn beside the supervised one of section 2. ' +
+      `Then the pretrained trunk is fine-tuned at ${o.baseRes} px for ${o.train.steps} steps twice: keeping the learned embedding (interpolated at new sizes), ` +
+      'and with the embedding split into a window part (tiled) and a global part (interpolated) by least squares, the conversion a user applies to an existing checkpoint ' +
+      `(relative residual of the split: ${res.conversionResidual.map((x) => x.toFixed(3)).join(', ')}; 0 would mean the embedding was exactly window-tiled + smooth).`,
+  );
+  const simRows = [
+    ...res.similarity.map((x) => ({ ...x, training: 'MAE pretraining' })),
+    ...supervised.filter((x) => x.step <= o.pretrain.steps).map((x) => ({ seed: x.seed, step: x.step, similarity: x.similarity, training: 'supervised (section 1)' })),
+  ];
+  r.chart('similarity-mae', lineChart({
+    title: 'Window similarity of the learned absolute embedding: MAE vs supervised',
+    x: { field: 'step', title: 'training step' },
+    y: { field: 'similarity', title: 'window similarity' },
+    color: { field: 'training', title: 'training' },
+    rows: simRows,
+    spread: o.seeds.length > 1 ? { from: 'seeds', extent: 'stdev' } : undefined,
+  }));
+  const verdict: Record<string, unknown> = {};
+  const finalMae = meanStd(res.similarity.filter((x) => x.step === Math.max(...res.similarity.map((q) => q.step))).map((x) => x.similarity));
+  verdict['similarity/mae-final'] = { final: finalMae };
+  const rows: Record<string, CellValue>[] = [];
+  for (const mode of ['direct', 'finetune'] as const) {
+    const resList = [...new Set(res.accuracy.filter((a) => a.mode === mode).map((a) => a.res))].sort((a, b) => a - b);
+    for (const rr of resList) {
+      const get = (s: string): number[] => res.accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => a.accuracy);
+      const a = meanStd(get('mae-absolute'));
+      const b = meanStd(get('mae-abswin'));
+      const diff = b.mean - a.mean;
+      const v = o.seeds.length < 2 ? 'one seed: no spread' : Math.abs(diff) > 2 * Math.max(a.spread, b.spread) ? (diff > 0 ? 'abs-win better (> 2 sd)' : 'interpolation better (> 2 sd)') : 'within the spread';
+      rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
+      verdict[`${mode}/${rr}`] = { absolute: a, abswin: b, diff, verdict: v };
+    }
+  }
+  r.table({
+    columns: [
+      { key: 'setting', title: 'setting' },
+      { key: 'res', title: 'test px', format: 'integer' },
+      { key: 'interp', title: 'MAE → absolute (interp.)', format: 'accuracy' },
+      { key: 'abswin', title: 'MAE → abs-win', format: 'accuracy' },
+      { key: 'diff', title: 'abs-win − interp.', format: 'accuracy' },
+      { key: 'verdict', title: 'difference vs seed spread' },
+    ],
+    rows,
+    caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s), zoom view.`,
+  });
+  return verdict;
+}
+
 function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions): Record<string, unknown> {
   r.section('4. ResFormer: multi-resolution training (Tian et al. 2023, Table 1, Fig. 1)');
   r.text(
@@ -410,14 +477,21 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   fs.mkdirSync(opts.out, { recursive: true });
   const report = new Report(`anyres reproduce${opts.quick ? ' --quick' : ''}: absolute win and ResFormer in miniature`, {
     command: opts.command ?? `anyres reproduce${opts.quick ? ' --quick' : ''} --data ${opts.data}`,
-    seeds: [...new Set([...p.abswin.seeds, ...p.resformer.seeds])],
+    seeds: [...new Set([...p.abswin.seeds, ...p.mae.seeds, ...p.resformer.seeds])],
     extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : 'default' },
   });
   const summary: Record<string, unknown> = {};
+  let supervisedSimilarity: { seed: number; step: number; similarity: number }[] = [];
   if (!skip.has('abswin')) {
     log('== 1-3. absolute vs absolute-win Hiera');
     const res = await runAbsWinExperiment(rt, data.train, (view) => data.val(view, p.abswin.baseRes), p.abswin, log);
     summary.abswin = await abswinSection(report, res, p.abswin);
+    supervisedSimilarity = res.similarity.filter((x) => x.strategy === 'absolute');
+  }
+  if (!skip.has('mae')) {
+    log('== 2b. MAE pretraining, then absolute vs absolute-win fine-tuning');
+    const res = await runMaeExperiment(rt, data.train, data.val('zoom', p.mae.baseRes), p.mae, log);
+    summary.mae = maeSection(report, res, p.mae, supervisedSimilarity);
   }
   if (!skip.has('resformer')) {
     log('== 4. ResFormer vs single-resolution ViT');

@@ -1,0 +1,94 @@
+/**
+ * The paper's central pipeline in miniature (Bolya et al. 2024, Sec. 3 and Table 1):
+ * MAE-pretrain a Hiera with a learned absolute embedding (hiera_mae.py), record the
+ * window similarity of that embedding as it trains (Fig. 4: it rises fastest under
+ * MAE), then fine-tune it supervised at the base size twice: keeping the learned
+ * embedding (interpolated at new sizes) and converted to absolute win (window and
+ * global parts recovered from the learned embedding), and compare both at larger
+ * sizes, directly and after a short fine-tune there.
+ */
+import type { Dataset } from '../../data/dataset.ts';
+import type { Runtime } from '../../graph/runtime.ts';
+import type { HieraConfig } from '../../models/hiera-config.ts';
+import { createHiera } from '../../models/hiera.ts';
+import { maeConfigFor } from '../../models/hiera-mae.ts';
+import { absWinFromLearned } from '../../posembed/abswin.ts';
+import { grid, tokensToGrid } from '../../posembed/reference.ts';
+import { pretrainMae } from '../../train/mae.ts';
+import { type FitOptions, accuracy, fit } from './fit.ts';
+import type { AccuracyRow } from './abswin.ts';
+
+export interface MaeExperimentOptions {
+  baseRes: number;
+  evalRes: number[];
+  finetuneRes: number[];
+  seeds: number[];
+  arch: Partial<HieraConfig>;
+  numClasses: number;
+  pretrain: { steps: number; batch: number; lr: number; maskRatio: number; similarityEvery: number };
+  /** Supervised fine-tuning at the base size after pretraining. */
+  train: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
+  /** Short fine-tuning at each larger size. */
+  finetune: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
+}
+
+export interface MaeResults {
+  similarity: { seed: number; step: number; similarity: number }[];
+  accuracy: (Omit<AccuracyRow, 'strategy'> & { strategy: 'mae-absolute' | 'mae-abswin' })[];
+  /** Relative residual of splitting the learned embedding into window + global parts. */
+  conversionResidual: number[];
+  pretrainSeconds: number[];
+}
+
+export async function runMaeExperiment(rt: Runtime, trainDs: Dataset, valDs: Dataset, o: MaeExperimentOptions, log: (m: string) => void): Promise<MaeResults> {
+  const out: MaeResults = { similarity: [], accuracy: [], conversionResidual: [], pretrainSeconds: [] };
+  for (const seed of o.seeds) {
+    const t0 = performance.now();
+    const cfg = maeConfigFor('hiera-mini', { encoder: { ...o.arch, posEmbed: 'absolute', numClasses: o.numClasses } });
+    const pre = await pretrainMae({
+      model: cfg,
+      data: trainDs,
+      res: o.baseRes,
+      maskRatio: o.pretrain.maskRatio,
+      steps: o.pretrain.steps,
+      batch: o.pretrain.batch,
+      lr: o.pretrain.lr,
+      warmupSteps: Math.ceil(o.pretrain.steps / 10),
+      seed,
+      similarityEvery: o.pretrain.similarityEvery,
+      rt,
+    });
+    out.pretrainSeconds.push((performance.now() - t0) / 1000);
+    for (const s of pre.similarity) out.similarity.push({ seed, step: s.step, similarity: s.embed });
+    log(`MAE seed ${seed}: loss ${pre.losses[0]?.loss.toFixed(3)} -> ${pre.losses[pre.losses.length - 1]?.loss.toFixed(3)}, window similarity ${pre.similarity[pre.similarity.length - 1]?.embed.toFixed(3)}`);
+
+    const encCfg: Partial<HieraConfig> = { ...pre.encoderConfig, numClasses: o.numClasses, inputSize: [o.baseRes, o.baseRes] };
+    const absModel = createHiera('hiera-mini', { ...encCfg, posEmbed: 'absolute' });
+    const awModel = createHiera('hiera-mini-abswin', { ...encCfg, posEmbed: 'abswin' });
+    // The learned [1, h*w, C] embedding split into a tiled window part and an interpolated global part.
+    const C = absModel.config.embedDim;
+    const h = o.baseRes / absModel.config.patchStride[0];
+    const w = o.baseRes / absModel.config.patchStride[1];
+    const learned = grid(tokensToGrid(pre.encoder.get('pos_embed')!, C, h, w), C, h, w);
+    const split = absWinFromLearned(learned, awModel.config.maskUnitSize, awModel.config.globalPosSize, { iterations: 200 });
+    out.conversionResidual.push(split.relResidual);
+    const awInit = new Map(pre.encoder);
+    awInit.set('pos_embed', Float32Array.from(split.global.data));
+    awInit.set('pos_embed_window', Float32Array.from(split.window.data));
+
+    for (const [strategy, model, init] of [
+      ['mae-absolute', absModel, pre.encoder],
+      ['mae-abswin', awModel, awInit],
+    ] as const) {
+      const base = await fit(rt, model, trainDs, { ...o.train, seed, resolutions: [o.baseRes], init, label: `MAE -> ${strategy} seed ${seed} @${o.baseRes}` });
+      for (const r of o.evalRes) out.accuracy.push({ strategy, seed, res: r, mode: 'direct', view: 'zoom', accuracy: await accuracy(rt, model, base.params, valDs, r) });
+      for (const r of o.finetuneRes) {
+        const ft = await fit(rt, model, trainDs, { ...o.finetune, seed: seed + 3000, resolutions: [r], init: base.params, label: `  fine-tune ${strategy} seed ${seed} @${r}` });
+        out.accuracy.push({ strategy, seed, res: r, mode: 'finetune', view: 'zoom', accuracy: await accuracy(rt, model, ft.params, valDs, r) });
+      }
+      const acc = out.accuracy.filter((x) => x.strategy === strategy && x.seed === seed);
+      log(`${strategy} seed ${seed}: ${acc.map((x) => `${x.mode === 'finetune' ? 'ft' : ''}${x.res}=${x.accuracy.toFixed(1)}`).join(' ')}`);
+    }
+  }
+  return out;
+}
