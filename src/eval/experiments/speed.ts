@@ -19,7 +19,7 @@ export interface SpeedRow {
   speedup: number;
 }
 
-async function msPerImage(rt: Runtime, cfg: ReturnType<typeof vitdetSpeedConfigs>['baseline'], res: number, batch: number, repeats: number): Promise<number> {
+export async function msPerImage(rt: Runtime, cfg: ReturnType<typeof vitdetSpeedConfigs>['baseline'], res: number, batch: number, repeats: number): Promise<number> {
   const model = createVitDet(cfg);
   const ev = compileEval(rt, model, { batch, res });
   const params = initState(model.paramInfos(), new Rng(1)).params;
