@@ -29,6 +29,9 @@ import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExp
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
 import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './experiments/mae.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
+import { saveCheckpoint } from '../train/checkpoint.ts';
+import { stateFromParams } from '../train/state.ts';
+import type { Model } from '../models/types.ts';
 import { grid } from '../posembed/reference.ts';
 import { resample2d } from '../posembed/resample.ts';
 
@@ -466,6 +469,21 @@ function speedSection(r: Report, rows: SpeedRow[], o: Plan['speed']): Record<str
   return Object.fromEntries(rows.map((x) => [`res/${x.res}`, x]));
 }
 
+/**
+ * Keeps a trained model as a training checkpoint in `<out>/<name>/` (last.json +
+ * safetensors), so that `anyres export`, `sweep`, `similarity` and
+ * `explore --run <out>` can use what the main job trained.
+ */
+function keepModel(out: string, name: string, model: Model, params: Map<string, Float32Array>, data: string, resolutions: number[]): void {
+  saveCheckpoint(path.join(out, name), stateFromParams(params), {
+    model: { family: model.family, config: model.config },
+    run: { data, resolutions, source: 'anyres reproduce' },
+    epoch: 0,
+    stepInEpoch: 0,
+    rng: {},
+  });
+}
+
 /** Runs the main job and writes the report. */
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummary> {
   const log = opts.log ?? ((m: string) => console.log(m));
@@ -486,6 +504,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     log('== 1-3. absolute vs absolute-win Hiera');
     const res = await runAbsWinExperiment(rt, data.train, (view) => data.val(view, p.abswin.baseRes), p.abswin, log);
     summary.abswin = await abswinSection(report, res, p.abswin);
+    for (const run of res.runs.filter((x) => x.seed === p.abswin.seeds[0])) keepModel(opts.out, `model-hiera-${run.strategy}`, run.model, run.params, opts.data, [p.abswin.baseRes]);
     supervisedSimilarity = res.similarity.filter((x) => x.strategy === 'absolute');
   }
   if (!skip.has('mae')) {
@@ -497,6 +516,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     log('== 4. ResFormer vs single-resolution ViT');
     const res = await runResFormerExperiment(rt, data.train, data.val('zoom', p.resformer.baseRes), p.resformer, log);
     summary.resformer = resformerSection(report, res, p.resformer);
+    for (const m of res.models) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
   }
   if (!skip.has('speed')) {
     log('== 5. speed');
@@ -523,6 +543,10 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     rows: verdictRows,
   });
   report.text(`Wall time ${seconds.toFixed(0)} s on ${os.cpus().length} cores.`);
+  report.text(
+    `The first seed's trained models are kept as checkpoints in \`${opts.out}/model-*\`: ` +
+      `\`anyres explore --run ${opts.out}\` shows them in the browser explorer, and \`anyres export\`, \`anyres similarity\` and \`anyres finetune\` take them too.`,
+  );
   const files = await report.write(opts.out);
   fs.writeFileSync(path.join(opts.out, 'summary.json'), JSON.stringify({ seconds, summary }, null, 2));
   if (files.problems.length) throw new Error(`reproduce: the results failed validation: ${files.problems.join('; ')}`);

@@ -9,7 +9,7 @@
  */
 import type { Dataset } from '../../data/dataset.ts';
 import type { Runtime } from '../../graph/runtime.ts';
-import { createVit, type VitConfig } from '../../models/vit.ts';
+import { createVit, type VitConfig, type VitModel } from '../../models/vit.ts';
 import { type FitOptions, accuracy, fit } from './fit.ts';
 
 export interface ResFormerExperimentOptions {
@@ -37,11 +37,14 @@ export interface SweepRow {
 export interface ResFormerResults {
   rows: SweepRow[];
   trainSeconds: Record<string, number>;
+  /** The first seed's trained models (kept for checkpoints and the explorer). */
+  models: { name: string; preset: string; model: VitModel; params: Map<string, Float32Array>; resolutions: number[] }[];
 }
 
 export async function runResFormerExperiment(rt: Runtime, trainDs: Dataset, valDs: Dataset, o: ResFormerExperimentOptions, log: (m: string) => void): Promise<ResFormerResults> {
   const rows: SweepRow[] = [];
   const trainSeconds: Record<string, number> = {};
+  const models: ResFormerResults['models'] = [];
   const variants = [
     { name: `ViT (learned pos, trained at ${o.baseRes})`, preset: o.vitPreset, res: [o.baseRes] },
     { name: `ResFormer (GPE+LPE, trained at ${o.multiRes.join('/')})`, preset: o.resformerPreset, res: o.multiRes },
@@ -52,6 +55,7 @@ export async function runResFormerExperiment(rt: Runtime, trainDs: Dataset, valD
       for (const r of o.testRes) model.checkInputSize(r, r);
       const res = await fit(rt, model, trainDs, { ...o.train, seed, resolutions: v.res, label: `${v.preset} seed ${seed} @${v.res.join('/')}` });
       trainSeconds[`${v.name} seed ${seed}`] = res.seconds;
+      if (seed === o.seeds[0]) models.push({ name: v.name, preset: v.preset, model, params: res.params, resolutions: v.res });
       const accs: string[] = [];
       for (const r of o.testRes) {
         const a = await accuracy(rt, model, res.params, valDs, r);
@@ -61,5 +65,5 @@ export async function runResFormerExperiment(rt: Runtime, trainDs: Dataset, valD
       log(`${v.preset} seed ${seed}: ${accs.join(' ')}`);
     }
   }
-  return { rows, trainSeconds };
+  return { rows, trainSeconds, models };
 }
