@@ -32,6 +32,8 @@ export interface AbsWinExperimentOptions {
   evalRes: number[];
   /** Fine-tuning resolutions. */
   finetuneRes: number[];
+  /** Fine-tuning resolutions of the mechanism experiment (a subset, to save time). */
+  mechanismFinetuneRes: number[];
   seeds: number[];
   train: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
   finetune: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
@@ -191,7 +193,7 @@ export async function runAbsWinExperiment(
       rows.push({ strategy: 'tiled-interpolate', seed: run.seed, res: r, mode: 'direct', view: 'zoom', accuracy: a });
       rows.push({ strategy: 'tiled-abswin', seed: run.seed, res: r, mode: 'direct', view: 'zoom', accuracy: b });
     }
-    for (const r of o.finetuneRes) {
+    for (const r of o.mechanismFinetuneRes) {
       for (const [strategy, model, init] of [
         ['tiled-interpolate', abs, params],
         ['tiled-abswin', run.model, run.params],
