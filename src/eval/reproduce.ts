@@ -148,6 +148,17 @@ function meanStd(xs: number[]): MeanSpread {
   return { mean: m, spread: Math.sqrt(v) };
 }
 
+/**
+ * The verdict on `b − a` across seeds: a difference counts only when it exceeds twice the
+ * larger of the two seed standard deviations; with one seed there is no spread to compare.
+ */
+export function verdictOf(a: MeanSpread, b: MeanSpread, seeds: number, names: [string, string]): string {
+  if (seeds < 2) return 'one seed: no spread';
+  const diff = b.mean - a.mean;
+  if (Math.abs(diff) <= 2 * Math.max(a.spread, b.spread)) return 'within the spread';
+  return `${diff > 0 ? names[1] : names[0]} better (> 2 sd)`;
+}
+
 function topChannels(g: { data: Float64Array; C: number; H: number; W: number }, k: number): number[] {
   const hw = g.H * g.W;
   const energy = Array.from({ length: g.C }, (_, c) => {
@@ -198,9 +209,8 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
         }
         if (means.absolute && means.abswin) {
           const diff = means.abswin.mean - means.absolute.mean;
-          const noise = Math.max(means.abswin.spread, means.absolute.spread);
           row.diff = diff;
-          row.verdict = o.seeds.length < 2 ? 'one seed: no spread' : Math.abs(diff) > 2 * noise ? (diff > 0 ? 'abswin better (> 2 sd)' : 'absolute better (> 2 sd)') : 'within the spread';
+          row.verdict = verdictOf(means.absolute, means.abswin, o.seeds.length, ['absolute', 'abs-win']);
           verdict[`${mode}/${view}/${rr}`] = { absolute: means.absolute, abswin: means.abswin, diff, verdict: row.verdict };
         }
         tableRows.push(row);
@@ -252,7 +262,7 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
       const a = meanStd(get('tiled-interpolate'));
       const b = meanStd(get('tiled-abswin'));
       const diff = b.mean - a.mean;
-      const verdictText = o.seeds.length < 2 ? 'one seed: no spread' : Math.abs(diff) > 2 * Math.max(a.spread, b.spread) ? (diff > 0 ? 'abs-win better (> 2 sd)' : 'interpolation better (> 2 sd)') : 'within the spread';
+      const verdictText = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win']);
       mechRows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: verdictText });
       verdict[`mechanism/${mode}/${rr}`] = { interpolate: a, abswin: b, diff, verdict: verdictText };
       for (const s of ['tiled-interpolate', 'tiled-abswin']) for (const x of res.accuracy.filter((q) => q.strategy === s && q.mode === mode && q.res === rr)) mechChart.push({ resize: s.replace('tiled-', ''), setting: mode, res: rr, accuracy: x.accuracy, seed: x.seed });
@@ -387,7 +397,7 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
       const a = meanStd(get('mae-absolute'));
       const b = meanStd(get('mae-abswin'));
       const diff = b.mean - a.mean;
-      const v = o.seeds.length < 2 ? 'one seed: no spread' : Math.abs(diff) > 2 * Math.max(a.spread, b.spread) ? (diff > 0 ? 'abs-win better (> 2 sd)' : 'interpolation better (> 2 sd)') : 'within the spread';
+      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win']);
       rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
       verdict[`${mode}/${rr}`] = { absolute: a, abswin: b, diff, verdict: v };
     }
@@ -428,7 +438,7 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
       ms.push(v);
     });
     row.diff = ms[1]!.mean - ms[0]!.mean;
-    row.verdict = o.seeds.length < 2 ? 'one seed: no spread' : Math.abs(ms[1]!.mean - ms[0]!.mean) > 2 * Math.max(ms[0]!.spread, ms[1]!.spread) ? (ms[1]!.mean > ms[0]!.mean ? 'ResFormer better (> 2 sd)' : 'ViT better (> 2 sd)') : 'within the spread';
+    row.verdict = verdictOf(ms[0]!, ms[1]!, o.seeds.length, ['ViT', 'ResFormer']);
     verdict[`res/${rr}`] = { vit: ms[0], resformer: ms[1], diff: row.diff, verdict: row.verdict };
     rows.push(row);
   }

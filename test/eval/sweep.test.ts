@@ -39,3 +39,12 @@ test('parseResolutions: ranges and lists, with clear errors', () => {
   assert.throws(() => parseResolutions('64:32:16'), /start <= end/);
   assert.throws(() => parseResolutions('64,abc'), /positive integers/);
 });
+
+test('verdictOf: a difference counts only beyond twice the larger seed spread', async () => {
+  const { verdictOf } = await import('../../src/eval/reproduce.ts');
+  const names: [string, string] = ['A', 'B'];
+  assert.equal(verdictOf({ mean: 50, spread: 1 }, { mean: 53, spread: 1 }, 3, names), 'B better (> 2 sd)');
+  assert.equal(verdictOf({ mean: 50, spread: 2 }, { mean: 53, spread: 1 }, 3, names), 'within the spread');
+  assert.equal(verdictOf({ mean: 60, spread: 0.5 }, { mean: 50, spread: 1 }, 3, names), 'A better (> 2 sd)');
+  assert.equal(verdictOf({ mean: 60, spread: 0 }, { mean: 50, spread: 0 }, 1, names), 'one seed: no spread');
+});
