@@ -13,8 +13,9 @@ export function registerReproduceCommand(program: Command): void {
     .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
+    .option('--mae-finetune', 'also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings (adds about 7 minutes)')
     .option('--skip <parts>', 'comma-separated parts to skip: abswin,mae,resformer,speed')
-    .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string }) => {
+    .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string; maeFinetune?: boolean }) => {
       const seeds = o.seeds?.split(',').map((s) => {
         const n = Number(s);
         if (!Number.isInteger(n) || n < 0) throw new Error(`reproduce: --seeds must be non-negative integers, got '${s}'`);
@@ -27,6 +28,7 @@ export function registerReproduceCommand(program: Command): void {
         out,
         seeds,
         skip: o.skip?.split(','),
+        maeFinetune: o.maeFinetune,
         command: ['anyres', ...process.argv.slice(2)].join(' '),
       });
       console.log(`\nreport: ${r.files.html}\n        ${r.files.md}\n        ${r.files.json}\nwall time ${r.seconds.toFixed(0)} s`);

@@ -26,8 +26,10 @@ export interface MaeExperimentOptions {
   arch: Partial<HieraConfig>;
   numClasses: number;
   pretrain: { steps: number; batch: number; lr: number; maskRatio: number; similarityEvery: number };
-  /** Supervised fine-tuning at the base size after pretraining. */
+  /** Supervised fine-tuning at the base size after pretraining (skipped unless `finetuneFromMae`). */
   train: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
+  /** Fine-tune the MAE trunk (absolute vs abs-win) after pretraining. */
+  finetuneFromMae: boolean;
   /** Short fine-tuning at each larger size. */
   finetune: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
 }
@@ -62,6 +64,7 @@ export async function runMaeExperiment(rt: Runtime, trainDs: Dataset, valDs: Dat
     for (const s of pre.similarity) out.similarity.push({ seed, step: s.step, similarity: s.embed });
     log(`MAE seed ${seed}: loss ${pre.losses[0]?.loss.toFixed(3)} -> ${pre.losses[pre.losses.length - 1]?.loss.toFixed(3)}, window similarity ${pre.similarity[pre.similarity.length - 1]?.embed.toFixed(3)}`);
 
+    if (!o.finetuneFromMae) continue;
     const encCfg: Partial<HieraConfig> = { ...pre.encoderConfig, numClasses: o.numClasses, inputSize: [o.baseRes, o.baseRes] };
     const absModel = createHiera('hiera-mini', { ...encCfg, posEmbed: 'absolute' });
     const awModel = createHiera('hiera-mini-abswin', { ...encCfg, posEmbed: 'abswin' });
