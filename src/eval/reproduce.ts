@@ -96,7 +96,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
   // with 3x the updates on the same number of images left it for every seed we probed.
   return {
     trainSize: 20000,
-    valSize: 1000,
+    valSize: 600,
     abswin: {
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], mechanismFinetuneRes: [80], seeds: seeds ?? [0, 1, 2], arch: hieraArch, similarityEvery: 100, numClasses: 10,
       train: { steps: 1500, batch: 16, lr: 5e-4, weightDecay: 0.05, warmupSteps: 50 },
@@ -115,7 +115,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
     resformer: {
       baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 10,
       vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch,
-      train: { steps: 800, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
+      train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
   };
