@@ -158,7 +158,9 @@ function meanStd(xs: number[]): MeanSpread {
  * The verdict on `b − a` across seeds: a difference counts only when it exceeds twice the
  * larger of the two seed standard deviations; with one seed there is no spread to compare.
  */
-export function verdictOf(a: MeanSpread, b: MeanSpread, seeds: number, names: [string, string]): string {
+export function verdictOf(a: MeanSpread, b: MeanSpread, seeds: number, names: [string, string], chance = 0): string {
+  // Both within 5 points of chance: nothing was learned to compare.
+  if (Math.max(a.mean, b.mean) < chance + 5) return 'both near chance';
   if (seeds < 2) return 'one seed: no spread';
   const diff = b.mean - a.mean;
   if (Math.abs(diff) <= 2 * Math.max(a.spread, b.spread)) return 'within the spread';
@@ -216,7 +218,7 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
         if (means.absolute && means.abswin) {
           const diff = means.abswin.mean - means.absolute.mean;
           row.diff = diff;
-          row.verdict = verdictOf(means.absolute, means.abswin, o.seeds.length, ['absolute', 'abs-win']);
+          row.verdict = verdictOf(means.absolute, means.abswin, o.seeds.length, ['absolute', 'abs-win'], 100 / o.numClasses);
           verdict[`${mode}/${view}/${rr}`] = { absolute: means.absolute, abswin: means.abswin, diff, verdict: row.verdict };
         }
         tableRows.push(row);
@@ -268,7 +270,7 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
       const a = meanStd(get('tiled-interpolate'));
       const b = meanStd(get('tiled-abswin'));
       const diff = b.mean - a.mean;
-      const verdictText = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win']);
+      const verdictText = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
       mechRows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: verdictText });
       verdict[`mechanism/${mode}/${rr}`] = { interpolate: a, abswin: b, diff, verdict: verdictText };
       for (const s of ['tiled-interpolate', 'tiled-abswin']) for (const x of res.accuracy.filter((q) => q.strategy === s && q.mode === mode && q.res === rr)) mechChart.push({ resize: s.replace('tiled-', ''), setting: mode, res: rr, accuracy: x.accuracy, seed: x.seed });
@@ -403,7 +405,7 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
       const a = meanStd(get('mae-absolute'));
       const b = meanStd(get('mae-abswin'));
       const diff = b.mean - a.mean;
-      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win']);
+      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
       rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
       verdict[`${mode}/${rr}`] = { absolute: a, abswin: b, diff, verdict: v };
     }
@@ -448,7 +450,7 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
       ms.push(v);
     });
     row.diff = ms[1]!.mean - ms[0]!.mean;
-    row.verdict = verdictOf(ms[0]!, ms[1]!, o.seeds.length, ['ViT', 'ResFormer']);
+    row.verdict = verdictOf(ms[0]!, ms[1]!, o.seeds.length, ['ViT', 'ResFormer'], 100 / o.numClasses);
     verdict[`res/${rr}`] = { vit: ms[0], resformer: ms[1], diff: row.diff, verdict: row.verdict };
     rows.push(row);
   }

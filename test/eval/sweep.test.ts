@@ -47,4 +47,5 @@ test('verdictOf: a difference counts only beyond twice the larger seed spread', 
   assert.equal(verdictOf({ mean: 50, spread: 2 }, { mean: 53, spread: 1 }, 3, names), 'within the spread');
   assert.equal(verdictOf({ mean: 60, spread: 0.5 }, { mean: 50, spread: 1 }, 3, names), 'A better (> 2 sd)');
   assert.equal(verdictOf({ mean: 60, spread: 0 }, { mean: 50, spread: 0 }, 1, names), 'one seed: no spread');
+  assert.equal(verdictOf({ mean: 9.9, spread: 0.1 }, { mean: 11.3, spread: 0.1 }, 2, names, 10), 'both near chance');
 });
