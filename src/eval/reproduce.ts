@@ -23,7 +23,7 @@ import { FolderDataset } from '../data/folder.ts';
 import { Runtime } from '../graph/runtime.ts';
 import { lineChart } from './charts.ts';
 import { heatmapGrid, type Channel } from './heatmap.ts';
-import { Report, type CellValue, type MeanSpread } from './report.ts';
+import { Report, type CellValue, type Column, type MeanSpread } from './report.ts';
 import { type AbsWinExperimentOptions, type AbsWinResults, basePosEmbed, globalPart, runAbsWinExperiment } from './experiments/abswin.ts';
 import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExperiment } from './experiments/resformer.ts';
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
@@ -167,6 +167,47 @@ export function verdictOf(a: MeanSpread, b: MeanSpread, seeds: number, names: [s
   return `${diff > 0 ? names[1] : names[0]} better (> 2 sd)`;
 }
 
+/**
+ * The interpolation-vs-absolute-win rows of a paired experiment: for each mode (direct,
+ * fine-tuned) and test size, the two strategies' accuracies over seeds, their difference and
+ * its verdict. `verdict` receives one entry per row under `${prefix}${mode}/${res}`.
+ */
+function pairedRows(
+  accuracy: readonly { strategy: string; mode: 'direct' | 'finetune'; res: number; accuracy: number }[],
+  strategies: [interp: string, abswin: string],
+  verdictNames: [interp: string, abswin: string],
+  o: { seeds: number[]; numClasses: number },
+  verdict: Record<string, unknown>,
+  prefix: string,
+): Record<string, CellValue>[] {
+  const rows: Record<string, CellValue>[] = [];
+  for (const mode of ['direct', 'finetune'] as const) {
+    const resList = [...new Set(accuracy.filter((a) => a.mode === mode && strategies.includes(a.strategy)).map((a) => a.res))].sort((a, b) => a - b);
+    for (const rr of resList) {
+      const get = (s: string): number[] => accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => a.accuracy);
+      const a = meanStd(get(strategies[0]));
+      const b = meanStd(get(strategies[1]));
+      const diff = b.mean - a.mean;
+      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
+      rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
+      verdict[`${prefix}${mode}/${rr}`] = { [verdictNames[0]]: a, [verdictNames[1]]: b, diff, verdict: v };
+    }
+  }
+  return rows;
+}
+
+/** Columns of a `pairedRows` table with the two strategies' titles. */
+function pairedColumns(interpTitle: string, abswinTitle: string): Column[] {
+  return [
+    { key: 'setting', title: 'setting' },
+    { key: 'res', title: 'test px', format: 'integer' },
+    { key: 'interp', title: interpTitle, format: 'accuracy' },
+    { key: 'abswin', title: abswinTitle, format: 'accuracy' },
+    { key: 'diff', title: 'abs-win − interp.', format: 'accuracy' },
+    { key: 'verdict', title: 'difference vs seed spread' },
+  ];
+}
+
 function topChannels(g: { data: Float64Array; C: number; H: number; W: number }, k: number): number[] {
   const hw = g.H * g.W;
   const energy = Array.from({ length: g.C }, (_, c) => {
@@ -261,30 +302,12 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
       'At the base size both networks compute the same function. At a new size the only difference is how the embedding is resized: ' +
       'bicubic interpolation of the whole embedding (the common practice) versus absolute win (tile the window part, interpolate the global part).',
   );
-  const mechRows: Record<string, CellValue>[] = [];
-  const mechChart: Record<string, string | number>[] = [];
-  for (const mode of ['direct', 'finetune'] as const) {
-    const resList = [...new Set(res.accuracy.filter((a) => a.mode === mode && a.strategy.startsWith('tiled')).map((a) => a.res))].sort((a, b) => a - b);
-    for (const rr of resList) {
-      const get = (s: string): number[] => res.accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => a.accuracy);
-      const a = meanStd(get('tiled-interpolate'));
-      const b = meanStd(get('tiled-abswin'));
-      const diff = b.mean - a.mean;
-      const verdictText = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
-      mechRows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: verdictText });
-      verdict[`mechanism/${mode}/${rr}`] = { interpolate: a, abswin: b, diff, verdict: verdictText };
-      for (const s of ['tiled-interpolate', 'tiled-abswin']) for (const x of res.accuracy.filter((q) => q.strategy === s && q.mode === mode && q.res === rr)) mechChart.push({ resize: s.replace('tiled-', ''), setting: mode, res: rr, accuracy: x.accuracy, seed: x.seed });
-    }
-  }
+  const mechRows = pairedRows(res.accuracy, ['tiled-interpolate', 'tiled-abswin'], ['interpolate', 'abswin'], o, verdict, 'mechanism/');
+  const mechChart = res.accuracy
+    .filter((x) => x.strategy === 'tiled-interpolate' || x.strategy === 'tiled-abswin')
+    .map((x) => ({ resize: x.strategy.replace('tiled-', ''), setting: x.mode, res: x.res, accuracy: x.accuracy, seed: x.seed }));
   r.table({
-    columns: [
-      { key: 'setting', title: 'setting' },
-      { key: 'res', title: 'test px', format: 'integer' },
-      { key: 'interp', title: 'tiled, interpolated', format: 'accuracy' },
-      { key: 'abswin', title: 'tiled, abs-win', format: 'accuracy' },
-      { key: 'diff', title: 'abs-win − interp.', format: 'accuracy' },
-      { key: 'verdict', title: 'difference vs seed spread' },
-    ],
+    columns: pairedColumns('tiled, interpolated', 'tiled, abs-win'),
     rows: mechRows,
     caption: 'Same weights, same embedding at the base size; only the resizing of the embedding differs. Zoom view.',
   });
@@ -397,32 +420,13 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   const verdict: Record<string, unknown> = {};
   const finalMae = meanStd(res.similarity.filter((x) => x.step === Math.max(...res.similarity.map((q) => q.step))).map((x) => x.similarity));
   verdict['similarity/mae-final'] = { final: finalMae };
-  const rows: Record<string, CellValue>[] = [];
-  for (const mode of ['direct', 'finetune'] as const) {
-    const resList = [...new Set(res.accuracy.filter((a) => a.mode === mode).map((a) => a.res))].sort((a, b) => a - b);
-    for (const rr of resList) {
-      const get = (s: string): number[] => res.accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => a.accuracy);
-      const a = meanStd(get('mae-absolute'));
-      const b = meanStd(get('mae-abswin'));
-      const diff = b.mean - a.mean;
-      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
-      rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
-      verdict[`${mode}/${rr}`] = { absolute: a, abswin: b, diff, verdict: v };
-    }
-  }
+  const rows = pairedRows(res.accuracy, ['mae-absolute', 'mae-abswin'], ['absolute', 'abswin'], o, verdict, '');
   if (!o.finetuneFromMae) {
     r.text('The supervised fine-tuning of the MAE trunk is off in this run (`--mae-finetune` turns it on).');
     return verdict;
   }
   r.table({
-    columns: [
-      { key: 'setting', title: 'setting' },
-      { key: 'res', title: 'test px', format: 'integer' },
-      { key: 'interp', title: 'MAE → absolute (interp.)', format: 'accuracy' },
-      { key: 'abswin', title: 'MAE → abs-win', format: 'accuracy' },
-      { key: 'diff', title: 'abs-win − interp.', format: 'accuracy' },
-      { key: 'verdict', title: 'difference vs seed spread' },
-    ],
+    columns: pairedColumns('MAE → absolute (interp.)', 'MAE → abs-win'),
     rows,
     caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s), zoom view.`,
   });
