@@ -10,6 +10,7 @@
  * Prints one `RESULT {json}` line per measurement.
  */
 import * as F from '../src/graph/index.ts';
+import { matmulRate } from './matmul-rate.ts';
 import { createModel } from '../src/models/registry.ts';
 import type { Model } from '../src/models/types.ts';
 import { Params } from '../src/nn/params.ts';
@@ -18,23 +19,6 @@ import { initState } from '../src/train/state.ts';
 import { Rng } from '../src/util/rng.ts';
 import { msPerImage } from '../src/eval/experiments/speed.ts';
 import { vitdetSpeedConfigs } from '../src/models/vitdet.ts';
-
-async function matmulRate(rt: F.Runtime): Promise<number> {
-  const S = 2048;
-  const r = new Rng(0);
-  const a = F.host(Float32Array.from({ length: S * S }, () => r.normal()), [S, S]);
-  const b = F.host(Float32Array.from({ length: S * S }, () => r.normal()), [S, S]);
-  const build: F.BuildFn = (i) => ({ y: F.matmul(i.a!, i.b!) });
-  await rt.run(build, { a, b });
-  const times: number[] = [];
-  for (let k = 0; k < 5; k++) {
-    const t0 = performance.now();
-    await rt.run(build, { a, b });
-    times.push((performance.now() - t0) / 1000);
-  }
-  times.sort((x, y) => x - y);
-  return (2 * S ** 3) / times[2]! / 1e9;
-}
 
 function forwardFlopsPerImage(model: Model, res: number): number {
   const g = new F.Graph();

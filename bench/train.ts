@@ -12,6 +12,7 @@
  * Prints one `RESULT {json}` line per configuration.
  */
 import * as F from '../src/graph/index.ts';
+import { matmulRate } from './matmul-rate.ts';
 import { createVit, type VitConfig } from '../src/models/vit.ts';
 import { compileTrainStep } from '../src/train/step.ts';
 import { initState } from '../src/train/state.ts';
@@ -55,19 +56,6 @@ export function vitForwardFlops(cfg: VitConfig, H: number, W: number): number {
   return 2 * (patch + cfg.depth * perBlock + C * cfg.numClasses);
 }
 
-async function matmulRate(rt: F.Runtime): Promise<number> {
-  const S = 1024;
-  const r = new Rng(0);
-  const a = F.host(Float32Array.from({ length: S * S }, () => r.normal()), [S, S]);
-  const b = F.host(Float32Array.from({ length: S * S }, () => r.normal()), [S, S]);
-  const build: F.BuildFn = (i) => ({ y: F.matmul(i.a!, i.b!) });
-  for (let k = 0; k < 2; k++) await rt.run(build, { a, b });
-  const reps = 10;
-  const t0 = performance.now();
-  for (let k = 0; k < reps; k++) await rt.run(build, { a, b });
-  return (2 * S ** 3 * reps) / ((performance.now() - t0) / 1000) / 1e9;
-}
-
 async function measureStep(rt: F.Runtime, o: Opts, resolutions: number[]): Promise<{ imgS: number; gflops: number }> {
   const model = createVit(o.model, { numClasses: 1000 });
   const step = compileTrainStep(rt, model, resolutions.length > 1 ? { batch: o.batch, resolutions, multires: { alpha: 1 } } : { batch: o.batch, res: resolutions[0] });
@@ -88,7 +76,7 @@ export async function run(args: readonly string[]): Promise<void> {
   const rt = new F.Runtime(o.threads ? { threads: o.threads } : {});
   const configs = o.singleOnly ? [[224]] : [[224], [224, 160, 128]];
   for (const resolutions of configs) {
-    const mm = await matmulRate(rt);
+    const mm = await matmulRate(rt, 1024, 10);
     const s = await measureStep(rt, o, resolutions);
     const res = {
       model: o.model,
