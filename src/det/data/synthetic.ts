@@ -36,6 +36,7 @@ import { Rng, hashSeed } from '../../util/rng.ts';
 import type { CocoAnnotation, CocoDataset, DetDataset, DetObject, DetSample } from '../types.ts';
 import { toCocoBox } from '../types.ts';
 import { maskArea, maskBounds } from './bitmask.ts';
+import { rleEncode } from '../mask.ts';
 import { type LsjOptions, type ViewPlan, evalPlan, lsjPlan, padTo, visibleSize } from './lsj.ts';
 
 /** The shape classes, in label order for the default selection. */
@@ -361,6 +362,7 @@ export class SyntheticDetDataset implements DetDataset {
           bbox: toCocoBox(o.box),
           area: maskArea(o.mask!),
           iscrowd: 0,
+          segmentation: rleEncode(o.mask!, h, w),
         });
       }
     }
