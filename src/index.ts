@@ -29,3 +29,12 @@ export { saveCheckpoint, loadCheckpoint } from './train/checkpoint.ts';
 export { sweep, evaluateAccuracy, parseResolutions } from './eval/sweep.ts';
 export { reproduce } from './eval/reproduce.ts';
 export { Rng } from './util/rng.ts';
+// Detection: FCOS on ViTDet / HieraDet (src/det)
+export { Detector, createDetector, type DetectorSpec, type CreateDetectorOptions, type FcosLossConfig, type NeckConfig } from './det/detector.ts';
+export { type FcosHeadConfig, defaultFcosHead } from './det/fcos.ts';
+export { fcosTargets, defaultScaleRanges, type FcosLevel, type FcosTargets } from './det/fcos-targets.ts';
+export { detTrainStep, type DetTrainStepOptions, type DetStepBatch, type DetStepResult } from './det/train-step.ts';
+export { trainDetector, loadDetector, type DetTrainOptions, type DetTrainContext, type DetTrainSummary } from './det/trainer.ts';
+export { predictDetections, type PredictOptions } from './det/predict.ts';
+export { evaluateDetector, type EvaluateOptions, type DetEvalResult } from './det/evaluate.ts';
+export { classwiseNms, decodeDetections, defaultPostprocess, type PostprocessOptions } from './det/postprocess.ts';
