@@ -260,7 +260,7 @@ export function polygonToCounts(xy: ArrayLike<number>, h: number, w: number): Rl
     let xd = u[j]! < u[j - 1]! ? u[j]! : u[j]! - 1;
     xd = (xd + 0.5) / scale - 0.5;
     if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
-    let yd = u[j]! < u[j - 1]! ? v[j]! : v[j - 1]!;
+    let yd = Math.min(v[j]!, v[j - 1]!);
     yd = (yd + 0.5) / scale - 0.5;
     if (yd < 0) yd = 0; else if (yd > h) yd = h;
     yd = Math.ceil(yd);
