@@ -60,10 +60,14 @@ test('polygon areas equal the pixel-centre counts maskApi.c rleFrPoly gives', ()
   const sq = polygonsToRle([[10, 10, 20, 10, 20, 20, 10, 20]], 40, 30);
   assert.equal(rleArea(sq), 100);
   assert.deepEqual(rleToBbox(sq), [10, 10, 10, 10]);
-  // Right triangle with legs 10 at the origin: pixels (i, j) with i + j <= 9 -> 55.
+  // Right triangle with legs 10 at the origin: pixel (i, j) is in when its centre is strictly
+  // below the hypotenuse, i + j + 1 < 10, i.e. i + j <= 8 -> 45 pixels, bbox [0, 0, 9, 9]
+  // (pycocotools gives the same 45 and box).
   const tri = polygonsToRle([[0, 0, 10, 0, 0, 10]], 40, 30);
-  assert.equal(rleArea(tri), 55);
-  assert.deepEqual(rleToBbox(tri), [0, 0, 10, 10]);
+  assert.equal(rleArea(tri), 45);
+  assert.deepEqual(rleToBbox(tri), [0, 0, 9, 9]);
+  const triMask = rleDecode(tri);
+  for (let y = 0; y < 40; y++) for (let x = 0; x < 30; x++) assert.equal(triMask[y * 30 + x], x + y <= 8 ? 1 : 0, `pixel (${x}, ${y})`);
   // Clipped by the image: a 10x10 square centred on the origin keeps its 5x5 inside corner.
   assert.equal(rleArea(polygonsToRle([[-5, -5, 5, -5, 5, 5, -5, 5]], 10, 12)), 25);
   // Two disjoint parts merge into one mask (union); overlapping parts are not double counted.
