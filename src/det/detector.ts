@@ -42,7 +42,7 @@ export interface FcosLossConfig {
   focalGamma: number;
   /** Centre-sampling radius in strides (1.5; 0 = off). */
   centerSampling: number;
-  /** Per-level (lo, hi) of max(l, t, r, b) in pixels; null = torchvision's (4s, 8s) rule. */
+  /** Per-level (lo, hi) of max(l, t, r, b) in pixels (hi may be Infinity); null = torchvision's (4s, 8s) rule. */
   scaleRanges: [number, number][] | null;
   /** Weights of the classification, GIoU and centre-ness terms (1, 1, 1). */
   weights: { cls: number; box: number; ctr: number };
@@ -260,10 +260,9 @@ const gnGroupsFor = (c: number): number => {
  * });
  */
 export function createDetector(o: CreateDetectorOptions | DetectorSpec): Detector {
-  if ('head' in o && 'loss' in o && 'neck' in o && 'levels' in o && o.head && o.loss && o.levels && isFullBackbone(o.backbone)) {
-    return new Detector(o as DetectorSpec);
-  }
-  const opts = o as CreateDetectorOptions;
+  // A complete DetectorSpec (e.g. from a checkpoint) goes through the same path: its fields
+  // override every default, so the result equals it.
+  const opts: CreateDetectorOptions = { ...o, neck: o.neck ?? undefined };
   let backbone: BackboneSpec;
   let width: number;
   let neck: NeckConfig | null = null;
@@ -282,9 +281,8 @@ export function createDetector(o: CreateDetectorOptions | DetectorSpec): Detecto
   }
   const head: FcosHeadConfig = { ...defaultFcosHead, gnGroups: gnGroupsFor(width), ...(opts.head ?? {}) };
   const loss: FcosLossConfig = { ...defaultFcosLoss, ...(opts.loss ?? {}), weights: { ...defaultFcosLoss.weights, ...(opts.loss?.weights ?? {}) } };
+  // JSON (a checkpoint) stores an infinite upper bound as null: read it back as ∞.
+  if (loss.scaleRanges) loss.scaleRanges = loss.scaleRanges.map(([lo, hi]) => [lo ?? 0, hi ?? Infinity]);
   return new Detector({ backbone, numClasses: opts.numClasses, levels: opts.levels ?? ['p3', 'p4', 'p5', 'p6'], neck, head, loss });
 }
 
-function isFullBackbone(b: CreateDetectorOptions['backbone'] | BackboneSpec): b is BackboneSpec {
-  return typeof b.config === 'object' && !('overrides' in b && b.overrides);
-}
