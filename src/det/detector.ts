@@ -83,6 +83,7 @@ const subsample2 = (x: Tensor): Tensor => slice(slice(x, 2, 0, undefined, 2), 3,
 export class Detector {
   readonly backbone: VitDet | HieraDet;
   private readonly levelCache = new Map<string, FcosLevel[]>();
+  private infos: Map<string, ParamInfo> | null = null;
 
   constructor(readonly spec: DetectorSpec) {
     const bad = (m: string): never => {
@@ -214,12 +215,15 @@ export class Detector {
     return lv;
   }
 
-  /** Every parameter (traced once at the backbone's default size). */
+  /** Every parameter (traced once at the backbone's default size, then cached; do not mutate). */
   paramInfos(): Map<string, ParamInfo> {
-    const [H, W] = this.backbone.defaultRes;
-    return collectParams((p, g) => {
-      this.forward(p, g.input('x', [1, 3, H, W]));
-    });
+    if (!this.infos) {
+      const [H, W] = this.backbone.defaultRes;
+      this.infos = collectParams((p, g) => {
+        this.forward(p, g.input('x', [1, 3, H, W]));
+      });
+    }
+    return this.infos;
   }
 
   /** Fresh parameters from the initialisers, drawn from (seed, 'init'). */
