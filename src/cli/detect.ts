@@ -72,6 +72,8 @@ export interface DetDataInfo {
   classes?: DetShapeClass[] | number;
   objects?: [number, number];
   sizeRange?: [number, number];
+  /** Large-scale jitter scale range of the training view (default detectron2's 0.1-2.0). */
+  lsj?: [number, number];
 }
 
 export interface DetDataSplits {
@@ -91,8 +93,9 @@ function hasCoco(dir: string): boolean {
  */
 export async function parseDetData(info: DetDataInfo, size: [number, number]): Promise<DetDataSplits> {
   const spec = info.spec;
+  const lsj = info.lsj ? { minScale: info.lsj[0], maxScale: info.lsj[1] } : undefined;
   if (spec === 'synthetic') {
-    const common = { seed: info.seed, evalSize: size, classes: info.classes, objects: info.objects, sizeRange: info.sizeRange };
+    const common = { seed: info.seed, evalSize: size, classes: info.classes, objects: info.objects, sizeRange: info.sizeRange, lsj };
     return {
       info,
       train: new SyntheticDetDataset({ ...common, split: 'train', size: info.trainSize ?? 2000 }),
@@ -104,8 +107,8 @@ export async function parseDetData(info: DetDataInfo, size: [number, number]): P
     if (!dir || !fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`--data ${spec}: directory '${dir}' does not exist`);
     const tr = path.join(dir, 'train');
     const va = path.join(dir, 'val');
-    if (hasCoco(tr) && hasCoco(va)) return { info, train: await readCocoFolder(tr), val: await readCocoFolder(va) };
-    if (hasCoco(dir)) return { info, train: await readCocoFolder(dir) };
+    if (hasCoco(tr) && hasCoco(va)) return { info, train: await readCocoFolder(tr, { lsj }), val: await readCocoFolder(va) };
+    if (hasCoco(dir)) return { info, train: await readCocoFolder(dir, { lsj }) };
     throw new Error(`--data ${spec}: no instances.json in ${dir} (nor in ${tr} and ${va}); a COCO folder holds instances.json and its images (or images/)`);
   }
   throw new Error(`--data '${spec}' is not one of: synthetic, coco:<folder>`);
@@ -249,6 +252,7 @@ interface TrainFlags {
   classes?: string;
   objects?: string;
   sizes?: string;
+  lsj?: string;
   headConvs?: string;
   fpnDim?: string;
 }
@@ -290,7 +294,9 @@ async function trainAction(f: TrainFlags): Promise<void> {
     spec: f.data, seed,
     trainSize: intFlag('--train-size', f.trainSize, 1), valSize: intFlag('--val-size', f.valSize, 1),
     classes: classesFlag(f.classes), objects: rangeFlag('--objects', f.objects, true) as [number, number] | undefined, sizeRange: rangeFlag('--sizes', f.sizes, false),
+    lsj: rangeFlag('--lsj', f.lsj, false),
   };
+  if (info.lsj && !(info.lsj[0] > 0)) throw new Error(`--lsj '${f.lsj}': the scales must be > 0 (detectron2's LSJ: 0.1-2.0)`);
   if (info.spec !== 'synthetic' && (info.trainSize || info.valSize || info.classes || info.objects || info.sizeRange)) {
     throw new Error('--train-size, --val-size, --classes, --objects and --sizes shape the synthetic scenes; they need --data synthetic');
   }
@@ -441,6 +447,7 @@ export function registerDetectCommands(program: Command): void {
     .option('--clip-grad <norm>', 'clip the global gradient norm')
     .option('--layer-decay <x>', 'layer-wise lr decay of the backbone blocks (ViTDet: 0.7)')
     .option('--no-augment', 'train on the evaluation view (no large-scale jitter)')
+    .option('--lsj <lo-hi>', 'large-scale jitter scale range (default 0.1-2.0, as ViTDet)')
     .option('--no-eval', 'skip the COCO evaluation on the validation set at the end')
     .option('--eval-every <steps>', 'also evaluate every N steps')
     .option('--ckpt-every <steps>', 'also checkpoint every N steps')

@@ -25,7 +25,7 @@ const tiny = ['--head-convs', '1', '--batch', '2', '--threads', '2'];
 
 test('detect train -> resume -> eval -> predict on synthetic scenes at a non-square size', async () => {
   const out = path.join(tmp, 'run');
-  const t = run(['train', '--model', 'vitdet-mini', '--res', '64x96', '--steps', '2', '--train-size', '6', '--val-size', '3', '--classes', '3', ...tiny, '--out', out]);
+  const t = run(['train', '--model', 'vitdet-mini', '--res', '64x96', '--steps', '2', '--train-size', '6', '--val-size', '3', '--classes', '3', '--lsj', '0.5-1.5', ...tiny, '--out', out]);
   assert.equal(t.status, 0, t.stderr);
   assert.match(t.stdout, /done after 2 steps; last loss \d+\.\d+; val box AP \d+\.\d, AP50 \d+\.\d; checkpoint .*last\.json/);
   const log = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; step?: number });
@@ -116,6 +116,8 @@ test('detect: bad flags fail early with messages that say what works', () => {
     [['train', '--model', 'vitdet-mini', '--data', `coco:${tmp}`, '--steps', '1', '--out', out], /no instances\.json in/],
     [['train', '--model', 'vitdet-mini', '--res', '64x', '--steps', '1', '--out', out], /--res '64x' must be N or HxW/],
     [['train', '--model', 'vitdet-mini', '--classes', 'disc,hexagon', '--steps', '1', '--out', out], /--classes 'disc,hexagon': hexagon not among disc, ring/],
+    [['train', '--model', 'vitdet-mini', '--lsj', '0-2', '--steps', '1', '--out', out], /--lsj '0-2': the scales must be > 0/],
+    [['train', '--model', 'vitdet-mini', '--data', `coco:${tmp}`, '--objects', '1-3', '--steps', '1', '--out', out], /shape the synthetic scenes; they need --data synthetic/],
     [['eval', '--checkpoint', path.join(tmp, 'missing')], /does not exist/],
     [['predict', '--checkpoint', path.join(tmp, 'missing'), '--out', out, path.join(tmp, 'no.png')], /no such image file/],
   ];

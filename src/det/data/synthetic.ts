@@ -6,7 +6,8 @@
  *
  * Built so that a tiny detector trained for minutes on a CPU reaches a meaningful AP while the
  * task still needs position: object sizes are log-uniform over a wide range (default circumradius
- * 4%-22% of the image side, i.e. COCO small, medium and large at 128 px), the default five classes
+ * 4%-22% of the image side: 10-56 px across at 128 px, COCO 'small' and 'medium'; COCO's 'large'
+ * (area > 96^2 px) needs evaluation sizes above ~300 px), the default five classes
  * (disc, ring, square, triangle, cross) differ in outline rather than colour (colours are random),
  * and the clutter (twigs and dots much smaller than the smallest object) is never annotated.
  *
