@@ -214,9 +214,20 @@ export function cocoEval(gt: CocoDataset, dt: readonly CocoDetection[], iouType:
   // Without useCats, per image the categories are concatenated in catIds order (computeIoU).
   const gtsBy: Region[][][] = Array.from({ length: p.catIds.length }, () => Array.from({ length: I }, () => []));
   const dtsBy: Region[][][] = Array.from({ length: p.catIds.length }, () => Array.from({ length: I }, () => []));
+  // pycocotools fetches annotations by id (`COCO.loadAnns`), so with duplicate ids every entry
+  // resolves to the LAST annotation of that id; we do the same.
+  const lastById = new Map<number, number>();
+  const byImage = new Map<number, number[]>();
   gt.annotations.forEach((a, n) => {
-    const i = imgIndex.get(a.image_id), k = catIndex.get(a.category_id);
-    if (i === undefined || k === undefined) return;
+    lastById.set(a.id, n);
+    const list = byImage.get(a.image_id);
+    if (list) list.push(n); else byImage.set(a.image_id, [n]);
+  });
+  const regionOfAnn = new Map<number, Region>();
+  const gtRegion = (n: number): Region => {
+    const cached = regionOfAnn.get(n);
+    if (cached) return cached;
+    const a = gt.annotations[n]!;
     const im = imgs.get(a.image_id);
     if (!im) fail(`annotation ${n} (id ${a.id}) is on image ${a.image_id}, which is not in gt.images`);
     if (!Array.isArray(a.bbox) || a.bbox.length !== 4) fail(`annotation ${n} (id ${a.id}) has bbox ${JSON.stringify(a.bbox)}, expected [x, y, w, h]`);
@@ -226,8 +237,21 @@ export function cocoEval(gt: CocoDataset, dt: readonly CocoDetection[], iouType:
       if (a.segmentation === undefined) fail(`annotation ${n} (id ${a.id}) has no segmentation, needed for iouType 'segm'`);
       rle = segmentationToCounts(a.segmentation, im.height, im.width, `cocoEval: annotation ${n} (id ${a.id})`);
     }
-    gtsBy[k]![i]!.push({ id: a.id, area: a.area, iscrowd: !!a.iscrowd, score: 0, bbox: a.bbox, rle });
-  });
+    const r: Region = { id: a.id, area: a.area, iscrowd: !!a.iscrowd, score: 0, bbox: a.bbox, rle };
+    regionOfAnn.set(n, r);
+    return r;
+  };
+  // getAnnIds: imgIds in order, each image's annotations in file order, filtered by category.
+  for (const imgId of p.imgIds) {
+    for (const n0 of byImage.get(imgId) ?? []) {
+      if (p.useCats && !catIndex.has(gt.annotations[n0]!.category_id)) continue;
+      const n = lastById.get(gt.annotations[n0]!.id)!;
+      const a = gt.annotations[n]!;
+      const i = imgIndex.get(a.image_id), k = catIndex.get(a.category_id);
+      if (i === undefined || k === undefined) continue; // grouped where no evaluation reads it
+      gtsBy[k]![i]!.push(gtRegion(n));
+    }
+  }
   for (const d of loadResults(dt, imgs, iouType)) {
     const i = imgIndex.get(d.image_id), k = catIndex.get(d.category_id);
     if (i !== undefined && k !== undefined) dtsBy[k]![i]!.push(d);

@@ -60,9 +60,11 @@ test('cocoEval equals pycocotools COCOeval on random bbox and segm cases (stats,
   const variants: RandomCaseOptions[] = [
     { iouType: 'bbox' },
     { iouType: 'bbox', firstGtId: 0 },
+    { iouType: 'bbox', duplicateIds: true },
     { iouType: 'bbox', maskResults: true },
     { iouType: 'segm' },
     { iouType: 'segm', maskResults: true },
+    { iouType: 'segm', boxesOnly: true },
   ];
   // ANYRES_COCO_CASES: seeds per variant (default 3; raise it for a longer search).
   const seeds = Number(process.env.ANYRES_COCO_CASES ?? 3);

@@ -11,10 +11,14 @@ import { Rng } from '../../src/util/rng.ts';
 
 export interface RandomCaseOptions {
   iouType: 'bbox' | 'segm';
-  /** segm only: detections as mask results (compressed RLE, no bbox) instead of box results with masks */
+  /** detections as mask results (compressed RLE, no bbox) instead of box results */
   maskResults?: boolean;
+  /** segm: box results without masks (loadRes turns each box into its polygon) */
+  boxesOnly?: boolean;
   /** first gt id (0 exercises pycocotools' reading of gt ids as truth values) */
   firstGtId?: number;
+  /** give some gts the id of an earlier one (pycocotools then reads the later annotation twice) */
+  duplicateIds?: boolean;
   images?: number;
 }
 
@@ -99,6 +103,7 @@ export function randomCocoCase(seed: number, o: RandomCaseOptions): { gt: CocoDa
       dt.push(detection(rng, o, im.id, c, [rng.int(Math.max(1, W - w)), rng.int(Math.max(1, H - h)), w, h], H, W, score()));
     }
   });
+  if (o.duplicateIds) for (let n = 3; n < annotations.length; n += 4) annotations[n]!.id = annotations[n - 1 - rng.int(3)]!.id;
   // Shuffle so results of one image are not contiguous (pycocotools keeps input order per image).
   const perm = rng.permutation(dt.length);
   return {
@@ -108,7 +113,7 @@ export function randomCocoCase(seed: number, o: RandomCaseOptions): { gt: CocoDa
 }
 
 function detection(rng: Rng, o: RandomCaseOptions, image_id: number, category_id: number, b: [number, number, number, number], H: number, W: number, score: number): CocoDetection {
-  if (o.iouType === 'bbox' && !o.maskResults) return { image_id, category_id, bbox: b, score };
+  if ((o.iouType === 'bbox' && !o.maskResults) || o.boxesOnly) return { image_id, category_id, bbox: b, score };
   const poly = rng.next() < 0.5 ? boxPolygon(...b) : blobPolygon(rng, ...b);
   const rle: CocoRle = polygonsToRle([poly], H, W);
   if (o.maskResults) return { image_id, category_id, segmentation: { size: rle.size, counts: rleToString(rle.counts as number[]) }, score };
