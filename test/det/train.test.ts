@@ -100,5 +100,14 @@ test('drop path needs the seeded rng; bad batches are refused naming the sizes',
   const r2 = await step.run(st, { x: s.image.data, objects: [s.objects], lr: 1e-3, rng: new Rng(7) });
   assert.equal(r1.loss, r2.loss);
   assert.throws(() => detTrainStep(rt, det, { batch: 1, size: [70, 64] }), /nearest sizes that work: 64 or 80 x 64/);
+  // HieraDet blocks take the same [B, 1, 1, 1] masks; an image without objects is all background.
+  const hd = createDetector({ backbone: { family: 'hieradet', config: 'hieradet-mini', overrides: { dropPathRate: 0.2 } }, numClasses: 3, neck: { dim: 16 }, head: { numConvs: 1, gnGroups: 4 } });
+  const hstep = detTrainStep(rt, hd, { batch: 2, size: [64, 96] });
+  const x2 = new Float32Array(2 * 3 * 64 * 96).fill(0.5);
+  const hr = await hstep.run(stateFromParams(hd.init(0)), { x: x2, objects: [[], [{ label: 2, box: [10, 8, 40, 50] }]], lr: 1e-3, rng: new Rng(1) });
+  assert.ok(Number.isFinite(hr.loss) && hr.numPos > 0, `loss ${hr.loss}, positives ${hr.numPos}`);
+  const empty = hstep.targets([[], []]);
+  assert.equal(empty.numPos, 0);
+  assert.ok(empty.clsWeight.every((v) => v === 1) && empty.cls.every((v) => v === 0));
   assert.throws(() => createDetector({ backbone: { family: 'hieradet', config: 'hieradet-mini' }, numClasses: 2, neck: { dim: 24 }, head: { gnGroups: 5 } }).levels(64, 64), /GroupNorm with 5 groups needs a width divisible by it/);
 });
