@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cocoEval, defaultParams, formatSummary, linspace, pyFixed } from '../../src/det/coco-eval.ts';
 import { polygonsToRle } from '../../src/det/mask.ts';
+import { precisionRecallRows, prCurveChart } from '../../src/det/pr-curve.ts';
+import { renderChart } from '../../src/eval/charts.ts';
 import type { CocoAnnotation, CocoDataset, CocoDetection } from '../../src/det/types.ts';
 
 type Xywh = [number, number, number, number];
@@ -174,4 +176,25 @@ test('bad input names what is wrong', () => {
   const noSeg = { ...gt, annotations: gt.annotations.map(({ segmentation: _s, ...a }) => a) };
   assert.throws(() => cocoEval(noSeg, [det(1, 1, [0, 0, 1, 1], 0.5)], 'segm'), /has no segmentation, needed for iouType 'segm'/);
   assert.throws(() => cocoEval(gt, [], 'bbox', { maxDets: [100] }), /summarize needs three maxDets/);
+});
+
+test('precision-recall curves: the 0.50:0.95 curve averages to AP; FP first gives a flat 0.5; the chart renders', async () => {
+  const gt = dataset([{ img: 1, cat: 1, box: [10, 10, 40, 40] }, { img: 2, cat: 2, box: [0, 0, 30, 20] }]);
+  const r = cocoEval(gt, [det(1, 1, [120, 100, 30, 30], 0.9), det(1, 1, [10, 10, 40, 40], 0.8), det(2, 2, [0, 0, 30, 15], 0.7)], 'bbox');
+  const rows = precisionRecallRows(r);
+  const mean = rows.filter((d) => d.curve === 'IoU=0.50:0.95');
+  assert.equal(mean.length, 101);
+  close(mean.reduce((s, d) => s + (d.precision as number), 0) / 101, r.stats[0]!, 'area under the mean curve = AP');
+  // Category 1 alone: FP ranked first -> precision 0.5 at every recall point, at every IoU.
+  const c1 = precisionRecallRows(r, { categoryId: 1, iouThrs: [0.5] });
+  assert.ok(c1.every((d) => Math.abs((d.precision as number) - 0.5) < 1e-12));
+  // Category 2 at IoU 0.75: its detection (IoU 0.75) matches; at 0.8 it does not.
+  assert.ok(precisionRecallRows(r, { categoryId: 2, iouThrs: [0.75] }).every((d) => Math.abs((d.precision as number) - 1) < 1e-12));
+  assert.ok(precisionRecallRows(r, { categoryId: 2, iouThrs: [0.8] }).every((d) => d.precision === 0));
+  assert.throws(() => precisionRecallRows(r, { categoryId: 9 }), /category 9 is not evaluated/);
+  assert.ok(precisionRecallRows(r, { categoryId: 3 }).every((d) => d.precision === null), 'no gt: no curve');
+  const spec = prCurveChart(r, 'PR');
+  const svg = (await renderChart(spec)).svg;
+  assert.match(svg, /<svg/);
+  assert.match(svg, /IoU=0\.50:0\.95/);
 });
