@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cocoEval } from '../../src/det/coco-eval.ts';
+import { type CocoEvalParams, cocoEval } from '../../src/det/coco-eval.ts';
 import { polygonsToRle, rleEncode, rleIou, rleToBbox, rleArea, rleToString } from '../../src/det/mask.ts';
 import type { CocoRle } from '../../src/det/types.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -69,11 +69,15 @@ test('cocoEval equals pycocotools COCOeval on random bbox and segm cases (stats,
   // ANYRES_COCO_CASES: seeds per variant (default 3; raise it for a longer search).
   const seeds = Number(process.env.ANYRES_COCO_CASES ?? 3);
   const cases = variants.flatMap((v, vi) => Array.from({ length: seeds }, (_, s) => ({ v, ...randomCocoCase(1000 * vi + s, v) })));
-  const ref = reference({ evals: cases.map((c) => ({ gt: c.gt, dt: c.dt, iouType: c.v.iouType })) });
-  cases.forEach((c, i) => {
-    const ours = cocoEval(c.gt, c.dt, c.v.iouType);
+  // Non-default parameters on some cases: pooled categories, other maxDets (stats[0] then reads
+  // maxDets=100, absent: -1, as in pycocotools), a subset of images and categories.
+  const paramSets: (CocoEvalParams | undefined)[] = [undefined, { useCats: false }, { maxDets: [1, 5, 20] }, { imgIds: [10, 16, 19, 22], catIds: [2, 5] }];
+  const withParams = cases.map((c, i) => ({ ...c, params: paramSets[i % paramSets.length] }));
+  const ref = reference({ evals: withParams.map((c) => ({ gt: c.gt, dt: c.dt, iouType: c.v.iouType, ...(c.params ? { params: c.params } : {}) })) });
+  withParams.forEach((c, i) => {
+    const ours = cocoEval(c.gt, c.dt, c.v.iouType, c.params);
     const want = ref.evals[i]!;
-    const what = `case ${i} (${JSON.stringify(c.v)}, ${c.gt.annotations.length} gt, ${c.dt.length} dt)`;
+    const what = `case ${i} (${JSON.stringify(c.v)} ${JSON.stringify(c.params ?? {})}, ${c.gt.annotations.length} gt, ${c.dt.length} dt)`;
     // Same arithmetic in the same order: the arrays agree to the last bit but for the means.
     assert.ok(maxAbs(ours.precision, want.precision, `${what} precision`) === 0, `${what}: precision differs`);
     assert.ok(maxAbs(ours.recall, want.recall, `${what} recall`) === 0, `${what}: recall differs`);

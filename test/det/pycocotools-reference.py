@@ -1,7 +1,7 @@
 """Official pycocotools outputs for test/det/coco-eval-pycocotools.test.ts.
 
 Reads one JSON request on stdin, writes one JSON answer on stdout:
-  {"evals": [{"gt", "dt", "iouType"}...],
+  {"evals": [{"gt", "dt", "iouType", "params"?}...],
    "polys": [{"h", "w", "polys"}...],
    "rles": [{"size", "counts": [...]}...],
    "ious": [{"dt": [rle], "gt": [rle], "iscrowd": [0/1]}...]}
@@ -28,6 +28,12 @@ def run_eval(case):
         gt.createIndex()
         dt = gt.loadRes(copy.deepcopy(case["dt"]))
         e = COCOeval(gt, dt, case["iouType"])
+        for key, value in case.get("params", {}).items():
+            if key in ("iouThrs", "recThrs"):
+                value = np.array(value)
+            if key == "useCats":
+                value = int(value)
+            setattr(e.params, key, value)
         e.evaluate()
         e.accumulate()
         e.summarize()
