@@ -45,7 +45,7 @@ export { classwiseNms, decodeDetections, defaultPostprocess, type PostprocessOpt
 // Detection data: synthetic scenes, COCO folders, large-scale jitter, batches, pictures (src/det/data)
 export { SyntheticDetDataset, DET_SHAPE_CLASSES, sampleDetScene, sceneObjects, renderSceneView, type SyntheticDetOptions, type DetSceneDesc, type DetShapeClass } from './det/data/synthetic.ts';
 export { CocoFolderDataset, readCocoFolder, writeCocoFolder, parseCocoJson, type CocoFolderOptions, type WriteCocoOptions } from './det/data/coco-format.ts';
-export { lsjPlan, evalPlan, applyPlan, transformObjects, visibleSize, padTo, type LsjOptions, type ViewPlan } from './det/data/lsj.ts';
+export { lsjPlan, evalPlan, applyPlan, transformObjects, visibleSize, padTo, PAD_VALUE, type LsjOptions, type ViewPlan } from './det/data/lsj.ts';
 export { DetLoader, type DetLoaderOptions, type DetBatch, type DetTarget } from './det/data/loader.ts';
 export { maskBounds, maskArea, resampleMask } from './det/data/bitmask.ts';
 export { decodeImageFile, encodePng } from './det/data/png.ts';

@@ -244,7 +244,7 @@ export function sceneObjects(desc: DetSceneDesc, v: View): DetObject[] {
   return out;
 }
 
-/** The scene's pixels in the view (CHW in [0, 1]; padding 0). */
+/** The scene's pixels in the view (CHW in [0, 1]; padding `PAD_VALUE`, as the LSJ of images). */
 export function renderSceneView(desc: DetSceneDesc, v: View): Float32Array {
   const m = windowMap(v);
   const win = new Float32Array(3 * m.width * m.height);
