@@ -7,6 +7,8 @@ import { spawnSync } from 'node:child_process';
 import sharp from 'sharp';
 import { repoRoot } from '../../src/fixtures.ts';
 import { createVit } from '../../src/models/vit.ts';
+import { createHiera } from '../../src/models/hiera.ts';
+import { detectorFromClassifier, parseSize } from '../../src/cli/detect.ts';
 import { initWeights } from '../../src/nn/params.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { saveCheckpoint } from '../../src/train/checkpoint.ts';
@@ -127,4 +129,23 @@ test('detect: bad flags fail early with messages that say what works', () => {
     assert.match(r.stderr, re, args.join(' '));
   }
   assert.ok(!fs.existsSync(path.join(out, 'last.json')), 'nothing trained');
+});
+
+test('detectorFromClassifier: a Hiera checkpoint becomes HieraDet (weights carried over, fresh neck and head), with clear refusals', () => {
+  const hiera = createHiera('hiera-mini-abswin', { stages: [1, 2, 2], qPool: 2, maskUnitSize: [4, 4], maskUnitAttn: [true, true, false], globalPosSize: [2, 2], inputSize: [32, 32], numClasses: 4 });
+  const params = new Map([...initWeights(hiera.paramInfos(), new Rng(4))].map(([k, v]) => [k, v.data]));
+  const dir = path.join(tmp, 'hiera-cls');
+  saveCheckpoint(dir, stateFromParams(params), { model: { family: 'hiera', config: hiera.config }, run: {}, epoch: 0, stepInEpoch: 0, rng: {} });
+  const r = detectorFromClassifier(dir, 3, [64, 96], { posEmbedInit: 'abswin', seed: 1 }, { headConvs: 1, fpnDim: 16 });
+  assert.equal(r.detector.spec.backbone.family, 'hieradet');
+  assert.equal(r.detector.numClasses, 3);
+  assert.deepEqual(r.detector.spec.neck, { dim: 16, topDown: true });
+  assert.deepEqual([...r.detector.paramInfos().keys()].sort(), [...r.init.keys()].sort(), 'every detector parameter has an initial value');
+  assert.deepEqual(r.init.get('backbone.patch_embed.proj.weight'), params.get('patch_embed.proj.weight'));
+  assert.ok(r.notes.some((n) => /recursive absolute win/.test(n)));
+  assert.deepEqual(r.detector.levels(64, 96).map((l) => [l.stride, l.h, l.w]), [[8, 8, 12], [16, 4, 6], [32, 2, 3], [64, 1, 2]]);
+  assert.throws(() => detectorFromClassifier(dir, 3, [64, 96], { posEmbedInit: 'tile', seed: 1 }, {}), /a Hiera checkpoint takes interpolate or abswin/);
+  assert.throws(() => detectorFromClassifier(dir, 3, [64, 96], { posEmbedInit: 'abswin', relPos: 'global', seed: 1 }, {}), /HieraDet has no relative position embeddings/);
+  assert.deepEqual(parseSize('--res', '96x160'), [96, 160]);
+  assert.deepEqual(parseSize('--res', '128'), [128, 128]);
 });
