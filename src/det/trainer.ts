@@ -147,7 +147,10 @@ export async function trainDetector(ctx: DetTrainContext, o: DetTrainOptions): P
     throw new DetTrainError(`trainDetector: the detector has ${det.numClasses} classes but the data has ${ctx.train.classNames.length} (${ctx.train.classNames.join(', ')}); build it with numClasses ${ctx.train.classNames.length}`);
   }
   const modelSpec = { family: DETECTOR_FAMILY, config: det.spec };
-  const runOptions: Record<string, unknown> = { ...o, mean: [...mean], std: [...std], ...(ctx.runInfo ?? {}) };
+  // What the checkpoint and log record: plain data only (no progress stream of the eval options).
+  const { progressStream: _stream, ...evalData } = o.evalOptions ?? {};
+  void _stream;
+  const runOptions: Record<string, unknown> = { ...o, evalOptions: o.evalOptions ? evalData : undefined, mean: [...mean], std: [...std], ...(ctx.runInfo ?? {}) };
 
   let state: TrainState;
   let best: CheckpointInfo['bestMetric'];
@@ -175,7 +178,7 @@ export async function trainDetector(ctx: DetTrainContext, o: DetTrainOptions): P
   let lastEval: DetEvalResult | undefined;
   const evaluate = async (): Promise<void> => {
     if (!ctx.val) return;
-    lastEval = await evaluateDetector(rt, det, state.params, ctx.val, o.size, { mean, std, ...(o.evalOptions ?? {}) });
+    lastEval = await evaluateDetector(rt, det, state.params, ctx.val, o.size, { mean, std, progressStream: ctx.progressStream, ...(o.evalOptions ?? {}) });
     const ap = lastEval.stats?.[0];
     if (ap !== undefined && (!best || ap > best.value)) best = { name: 'bbox_AP', value: ap, step: state.step };
     log({ type: 'eval', step: state.step, stats: lastEval.stats, statsNames: lastEval.statsNames, msPerImage: lastEval.msPerImage });

@@ -111,3 +111,20 @@ test('drop path needs the seeded rng; bad batches are refused naming the sizes',
   assert.ok(empty.clsWeight.every((v) => v === 1) && empty.cls.every((v) => v === 0));
   assert.throws(() => createDetector({ backbone: { family: 'hieradet', config: 'hieradet-mini' }, numClasses: 2, neck: { dim: 24 }, head: { gnGroups: 5 } }).levels(64, 64), /GroupNorm with 5 groups needs a width divisible by it/);
 });
+
+test('trainDetector evaluates on val at the end (COCO stats in the summary and the log); the checkpoint holds plain data', async () => {
+  const det = tiny();
+  const ds = new RectsDataset(4, 3, [64, 64], 8);
+  const out = tmp();
+  const r = await trainDetector({ rt, detector: det, train: ds, val: new RectsDataset(3, 3, [64, 64], 9), out, progressStream: quiet }, {
+    size: [64, 64], batch: 2, steps: 3, lr: 1e-3, seed: 0, evalOptions: { progressStream: quiet, postprocess: { scoreThresh: 0.01 } },
+  });
+  assert.equal(r.eval?.stats.length, 12);
+  assert.equal(r.eval?.images.length, 3);
+  const log = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; stats?: number[] });
+  assert.deepEqual(log.find((l) => l.type === 'eval')?.stats, r.eval?.stats);
+  const info = JSON.parse(fs.readFileSync(path.join(out, 'last.json'), 'utf8')) as { run: { evalOptions: Record<string, unknown> }; model: { family: string } };
+  assert.deepEqual(info.run.evalOptions, { postprocess: { scoreThresh: 0.01 } });
+  assert.equal(info.model.family, 'detector');
+  fs.rmSync(out, { recursive: true });
+});
