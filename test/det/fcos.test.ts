@@ -6,7 +6,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as F from '../../src/graph/index.ts';
-import { Params } from '../../src/nn/params.ts';
+import { Params, collectParams } from '../../src/nn/params.ts';
+import { fcosHead, flattenLevels } from '../../src/det/fcos.ts';
 import { createDetector } from '../../src/det/detector.ts';
 import { type FcosLevel, defaultScaleRanges, fcosTargets } from '../../src/det/fcos-targets.ts';
 import { bceWithLogits, giouLossLtrb, sigmoidFocalLoss } from '../../src/det/losses.ts';
@@ -190,4 +191,38 @@ test('grad: the whole FCOS loss (focal + GIoU + centre-ness BCE, masked and norm
   await F.gradcheck((i) => groupNorm(i.x!, 2, i.w!, i.b!), {
     x: F.host(rnd(2 * 4 * 3, 7, (v) => 2 * v), [2, 4, 3, 1]), w: F.host(rnd(4, 8), [4]), b: F.host(rnd(4, 9), [4]),
   }, { runtime: rt, eps: 1e-6, tol: 1e-6 });
+});
+
+test('grad: the FCOS head + loss end to end (convs, GroupNorm, exp box branch, two levels), float32 central differences', async () => {
+  const head = { numConvs: 1, norm: 'gn' as const, gnGroups: 2, priorProb: 0.01 };
+  const K = 2;
+  const C = 4;
+  const shapes: [number, number][] = [[4, 3], [2, 2]];
+  const N = shapes.reduce((a, [h, w]) => a + h * w, 0);
+  const infos = collectParams((p, g) => {
+    fcosHead(p, shapes.map(([h, w], i) => g.input(`f${i}`, [1, C, h, w])), ['p3', 'p4'], K, head);
+  });
+  const r = (n: number, s: number, a = 1): Float32Array => Float32Array.from({ length: n }, (_, i) => a * Math.sin(i * 2.3 + s));
+  const feeds: Record<string, F.HostTensor> = {};
+  shapes.forEach(([h, w], i) => (feeds[`f${i}`] = F.host(r(C * h * w, i), [1, C, h, w])));
+  let s = 10;
+  for (const [name, info] of infos) {
+    const n = info.shape.reduce((a, b) => a * b, 1);
+    // Larger weights than the init so that every term has a sizeable gradient.
+    feeds[name] = F.host(name.includes('norm.weight') || name.includes('scales') ? r(n, s++, 0.3).map((v) => 1 + v) : r(n, s++, 0.4), info.shape);
+  }
+  const pos = Float32Array.from({ length: N }, (_, i) => (i % 3 === 0 ? 1 : 0));
+  const clsT = new Float32Array(K * N);
+  pos.forEach((p, i) => p && (clsT[(i % K) * N + i] = 1));
+  const consts: Record<string, F.HostTensor> = {
+    clsT: F.host(clsT, [1, K, N]), regT: F.host(r(4 * N, 40).map((v) => 1.2 + v), [1, 4, N]), ctrT: F.host(r(N, 41).map((v) => 0.5 + 0.4 * v), [1, 1, N]),
+    pos: F.host(pos, [1, 1, N]), w: F.host(new Float32Array(N).fill(1), [1, 1, N]), np: F.host(Float32Array.of(pos.reduce((a, b) => a + b, 0)), []),
+  };
+  await F.gradcheck((i, g) => {
+    const outs = fcosHead(new Params(g), shapes.map((_, k) => i[`f${k}`]!), ['p3', 'p4'], K, head);
+    const f = flattenLevels(outs);
+    return fcosLoss({ ...f, clsTarget: i.clsT!, regTarget: i.regT!, ctrTarget: i.ctrT!, pos: i.pos!, clsWeight: i.w!, numPos: i.np! }, defaultFcosLoss).total;
+  }, { ...feeds, ...consts }, {
+    runtime: rt, wrt: ['f0', 'f1', ...infos.keys()], eps: 1e-2, tol: 2e-2, perElementMax: 8,
+  });
 });
