@@ -4,9 +4,9 @@
  * `anyres reproduce` and any overrides, on seeds that are NOT the report's, and prints per-run AP
  * and, per variant, mean ± sd over the seeds and the paired difference to variant (d).
  *
- * Arguments (all optional): --seeds 100,101 --variants a,b,c,d,e --control d|none --hiera on|off
+ * Arguments (all optional): --seeds 100,101 --variants a,b,c,d,e|none --control d|none --hiera on|off
  * --steps N --lr X --batch N --warmup N --layer-decay X --pretrain-steps N --pretrain-lr X
- * --lsj min,max|none --train-size N --quick (start from the quick plan).
+ * --lsj min,max|none --train-size N --size-range lo,hi --quick (start from the quick plan).
  *
  * @example
  * npm run bench -- detection-probe --seeds 100,101,102 --variants a,d --steps 400 --lr 1e-3
@@ -49,7 +49,8 @@ export async function run(args: readonly string[]): Promise<void> {
   o.seeds = (arg(args, 'seeds') ?? '100,101').split(',').map(Number);
   if (o.seeds.some((s) => [0, 1, 2].includes(s))) console.log('detection-probe: note: seeds 0, 1, 2 are the report\'s; the recipe should be chosen on others');
   const vs = arg(args, 'variants');
-  if (vs) {
+  if (vs === 'none') o.variants = [];
+  else if (vs) {
     const bad = vs.split(',').filter((v) => !(v in VITDET_VARIANTS));
     if (bad.length) throw new Error(`detection-probe: unknown variants ${bad.join(', ')} (known: ${Object.keys(VITDET_VARIANTS).join(', ')})`);
     o.variants = vs.split(',') as VitDetVariant[];
@@ -59,10 +60,13 @@ export async function run(args: readonly string[]): Promise<void> {
   if (arg(args, 'hiera') === 'off') o.hiera = null;
   o.det.steps = num(arg(args, 'steps'), 'steps') ?? o.det.steps;
   o.det.lr = num(arg(args, 'lr'), 'lr') ?? o.det.lr;
+  if (o.hiera) o.hiera.det.lr = num(arg(args, 'lr'), 'lr') ?? o.hiera.det.lr;
   o.det.batch = num(arg(args, 'batch'), 'batch') ?? o.det.batch;
   o.det.warmupSteps = num(arg(args, 'warmup'), 'warmup') ?? o.det.warmupSteps;
   const ld = num(arg(args, 'layer-decay'), 'layer-decay');
   if (ld !== undefined) o.det.layerDecay = ld > 0 ? ld : undefined;
+  const sr = arg(args, 'size-range');
+  if (sr) o.det.sizeRange = sr.split(',').map(Number) as [number, number];
   o.det.trainSize = num(arg(args, 'train-size'), 'train-size') ?? o.det.trainSize;
   o.pretrain.steps = num(arg(args, 'pretrain-steps'), 'pretrain-steps') ?? o.pretrain.steps;
   o.pretrain.lr = num(arg(args, 'pretrain-lr'), 'pretrain-lr') ?? o.pretrain.lr;

@@ -80,7 +80,8 @@ export async function detectionSection(r: Report, res: DetectionResults, o: Dete
       `by classifying the synthetic shapes (${res.classNames.join(', ')}) at ${o.pretrain.res} px, a ${g.pretrain}x${g.pretrain} token grid, for ${o.pretrain.steps} steps of ${o.pretrain.batch} ` +
       `(top-1 ${preVit.mean.toFixed(1)} ± ${preVit.spread.toFixed(1)}% over seeds ${seeds.join(', ')}; chance ${(100 / o.numClasses).toFixed(0)}%). ` +
       `It is then fine-tuned as a ViTDet with **window** attention (window ${g.window} = the pretrained grid, global blocks ${vit.globalBlocks.join(', ')}) ` +
-      `and an FCOS head on strides 8/16/32 at ${o.det.res} px (${g.det}x${g.det} tokens, ${(g.det / g.window) ** 2} windows) on synthetic scenes of 1-6 shapes, ` +
+      `and an FCOS head on strides 8/16/32 at ${o.det.res} px (${g.det}x${g.det} tokens, ${(g.det / g.window) ** 2} windows) on synthetic scenes of 1-6 shapes ` +
+      `(circumradius ${(100 * o.det.sizeRange[0]).toFixed(0)}-${(100 * o.det.sizeRange[1]).toFixed(0)}% of the side, on textured backgrounds with clutter), ` +
       `${o.det.steps} steps of ${o.det.batch} images (lr ${o.det.lr}, ${o.det.lsj ? `large-scale jitter ${o.det.lsj.minScale ?? 0.1}-${o.det.lsj.maxScale ?? 2}` : `no augmentation: ${o.det.trainSize} distinct scenes`}). ` +
       `Interpolating the pretrained embedding hands each window a stretched 1/${(g.det / g.window) ** 2} piece of it; tiling it (absolute win) hands each window exactly the embedding the blocks were pretrained with. ` +
       `Every variant of a seed starts from the same pretrained weights and shares every other initial weight and the batch order; box AP is COCO's on ${o.det.valSize} held-out scenes; ` +

@@ -84,6 +84,8 @@ export interface DetectionExperimentOptions {
     res: number;
     trainSize: number;
     valSize: number;
+    /** Object circumradius range as a fraction of the image side (SyntheticDetDataset `sizeRange`). */
+    sizeRange: [number, number];
     pyramidChannels: number;
     headConvs: number;
     /**
@@ -192,8 +194,8 @@ export function pretrainHieraModel(o: DetectionExperimentOptions): HieraModel {
 export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset; val: SyntheticDetDataset } {
   const size: [number, number] = [o.det.res, o.det.res];
   return {
-    train: new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) }),
-    val: new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size }),
+    train: new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) }),
+    val: new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange }),
   };
 }
 
@@ -297,10 +299,14 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
     log(`det ${variant} seed ${seed}: AP ${row.ap.toFixed(1)} AP50 ${row.ap50.toFixed(1)} AP75 ${row.ap75.toFixed(1)}, ${row.msPerImage.toFixed(1)} ms/img, loss ${row.finalLoss.toFixed(3)}, ${row.trainSeconds.toFixed(0)} s`);
   };
   for (const seed of o.seeds) {
-    const pre = await pretrainVit(rt, o, seed);
-    pretrain.push(pre.row);
-    log(`det: ViT seed ${seed} pretrained at ${o.pretrain.res} px (${g}x${g} tokens): ${pre.row.accuracy.toFixed(1)}% on ${o.numClasses} classes, ${pre.row.seconds.toFixed(0)} s`);
+    const vitRuns = o.variants.length > 0 || o.control !== null;
+    const pre = vitRuns ? await pretrainVit(rt, o, seed) : null;
+    if (pre) {
+      pretrain.push(pre.row);
+      log(`det: ViT seed ${seed} pretrained at ${o.pretrain.res} px (${g}x${g} tokens): ${pre.row.accuracy.toFixed(1)}% on ${o.numClasses} classes, ${pre.row.seconds.toFixed(0)} s`);
+    }
     for (const variant of o.variants) {
+      if (!pre) break;
       const { det, params } = vitdetVariant(pre.model, pre.params, variant, o, seed);
       const r = await finetuneDetector(rt, det, params, data, o.det, o.det.res, seed, `vitdet ${variant} seed ${seed}`, o.det.lsj !== null);
       push('vitdet', variant, VITDET_VARIANTS[variant].title, seed, r);
@@ -316,7 +322,7 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
         }
       }
     }
-    if (o.control) {
+    if (o.control && pre) {
       const { det, params } = vitdetVariant(pre.model, null, o.control, o, seed);
       const r = await finetuneDetector(rt, det, params, data, o.det, o.det.res, seed, `control seed ${seed}`, o.det.lsj !== null);
       push('control', CONTROL, `no pretraining (${VITDET_VARIANTS[o.control].title.replace(/^\([a-e]\) /, '')}, random init)`, seed, r);
@@ -350,23 +356,33 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
 export function detectionPlan(quick: boolean, seeds?: number[]): DetectionExperimentOptions {
   const vit = { patchSize: 8, embedDim: 64, depth: 4, numHeads: 2, globalBlocks: [1, 3] };
   const hieraArch: Partial<HieraConfig> = { stages: [1, 2, 1], qPool: 2, maskUnitSize: [4, 4], maskUnitAttn: [true, true, false], embedDim: 32, numHeads: 1 };
-  const lsj: LsjOptions = { minScale: 0.5, maxScale: 1.5, flip: true };
   if (quick) {
     return {
       seeds: seeds ? seeds.slice(0, 1) : [0], numClasses: 5, vit,
       pretrain: { res: 32, trainSize: 400, valSize: 50, steps: 10, batch: 16, lr: 1e-3, weightDecay: 0.05, warmupSteps: 2 },
-      det: { res: 128, trainSize: 64, valSize: 8, steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05, pyramidChannels: 32, headConvs: 1, lsj },
+      det: { res: 128, trainSize: 64, valSize: 8, sizeRange: [0.06, 0.25], steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05, pyramidChannels: 32, headConvs: 1, lsj: null },
       variants: ['a', 'b', 'c', 'd', 'e'], control: 'd',
       hiera: { arch: hieraArch, pretrain: { res: 32, steps: 5, batch: 16, lr: 1e-3, weightDecay: 0.05, warmupSteps: 1 }, det: { steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05 }, neckDim: 32 },
       pictures: { variants: ['a', 'd'], images: 2, scoreThresh: 0.3 },
     };
   }
+  // Recipe (bench/detection-probe.ts on seeds 100-102, never the report's; a loaded shared machine,
+  // so each probe ran 15-30 min):
+  // - lr 1e-3 with large-scale jitter 0.5-1.5, 300 steps: (a) reached only 5.2 AP (seed 100);
+  //   lr 3e-3 without jitter: (b) 7.3, (c) 8.2 AP at the same seed. Jitter is dropped: the 4000
+  //   training scenes outnumber steps x batch (every image is new) and its views cost ~4x to render.
+  // - 1500 pretraining steps gave no better classifier than 1000 (35.6% vs 36.6% top-1 on 5 classes).
+  // - Objects of circumradius 6-25% of the side instead of the dataset's 4-22%: the smallest
+  //   (5 px radius at 128 px) are near-invisible to a stride-8 head after a few hundred steps.
+  // - Two seeds, not three: each detector costs about 35 s unloaded (250 steps of 8 at 128 px +
+  //   evaluation), eight per seed plus two pretrainings; two seeds keep the section near the
+  //   12-15 minutes it has in the default run. The spread this gives is stated in the report.
   return {
-    seeds: seeds ?? [0, 1, 2], numClasses: 5, vit,
+    seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 5, vit,
     pretrain: { res: 32, trainSize: 20000, valSize: 500, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 },
-    det: { res: 128, trainSize: 4000, valSize: 200, steps: 300, batch: 8, lr: 1e-3, warmupSteps: 30, weightDecay: 0.05, pyramidChannels: 64, headConvs: 2, lsj },
+    det: { res: 128, trainSize: 4000, valSize: 200, sizeRange: [0.06, 0.25], steps: 250, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05, pyramidChannels: 64, headConvs: 2, lsj: null },
     variants: ['a', 'b', 'c', 'd', 'e'], control: 'd',
-    hiera: { arch: hieraArch, pretrain: { res: 32, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 }, det: { steps: 300, batch: 8, lr: 1e-3, warmupSteps: 30, weightDecay: 0.05 }, neckDim: 64 },
+    hiera: { arch: hieraArch, pretrain: { res: 32, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 }, det: { steps: 250, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05 }, neckDim: 64 },
     pictures: { variants: ['a', 'd'], images: 4, scoreThresh: 0.3 },
   };
 }
