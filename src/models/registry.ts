@@ -185,7 +185,7 @@ export function modelFromCheckpointConfig(json: string | unknown): Model {
 export function modelFromSpec(spec: ModelSpecInput): Model {
   let family: string;
   let base: Record<string, unknown>;
-  if (spec.preset !== undefined) {
+  if (spec.config === undefined && spec.preset !== undefined) {
     const p = presetConfig(spec.preset);
     if (spec.family !== undefined && spec.family !== p.family && !tableOfFamily(spec.family).families.includes(p.family)) {
       throw new Error(`model spec: preset '${spec.preset}' is a '${p.family}' model, the spec says family '${spec.family}'`);

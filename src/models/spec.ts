@@ -6,7 +6,8 @@
  *   'model.json'                                                 a file holding such JSON
  *
  * each as `{family, preset?, config?, overrides?}`: a preset with overrides, or a full config
- * (what a checkpoint stores) with optional overrides. Override keys are the config's own camelCase
+ * (what a checkpoint stores) with optional overrides; with both, the config is the model and the
+ * preset only says where it came from (training checkpoints record both). Override keys are the config's own camelCase
  * names or the official constructors' snake_case ones (timm `num_classes`, `embed_dim`,
  * `img_size`; hiera.py `input_size`, `q_pool`, ...), so an official config line can be pasted as it
  * is. An unknown key is refused, naming the valid ones: a silently ignored override would build
@@ -74,7 +75,6 @@ export function specFromJson(v: unknown, where: string): ModelSpecInput {
     throw new Error(`${where}: 'overrides' must be an object of config fields`);
   }
   if (o.preset === undefined && o.config === undefined) throw new Error(`${where}: a model spec needs a 'preset' name or a full 'config'`);
-  if (o.preset !== undefined && o.config !== undefined) throw new Error(`${where}: give either 'preset' or 'config', not both (use 'overrides' to change a preset)`);
   if (o.config !== undefined && typeof o.family !== 'string') throw new Error(`${where}: a spec with a full 'config' must name its 'family'`);
   return o as ModelSpecInput;
 }
