@@ -36,13 +36,13 @@ export interface LayoutResult {
 }
 
 /** official Hiera name -> timm Hiera name (timm/models/hiera.py: head.norm, head.fc, pos_embed_win). */
-function hieraToTimm(k: string): string {
+export function hieraToTimm(k: string): string {
   if (k.startsWith('norm.')) return `head.${k}`;
   if (k.startsWith('head.projection.')) return k.replace('head.projection.', 'head.fc.');
   if (k === 'pos_embed_window') return 'pos_embed_win';
   return k;
 }
-function hieraToOfficial(k: string): string {
+export function hieraToOfficial(k: string): string {
   if (k.startsWith('head.norm.')) return k.slice('head.'.length);
   if (k.startsWith('head.fc.')) return k.replace('head.fc.', 'head.projection.');
   if (k === 'pos_embed_win') return 'pos_embed_window';
@@ -106,7 +106,8 @@ function layoutPlan(fam: string, layout: Layout, model: Model, refuse: () => nev
       if (fam === 'vit') return { wrap: null, rename: (k) => k, note: 'timm ViT: a plain state dict' };
       return refuse();
     case 'hf':
-      if (hiera) {
+      // transformers' Hiera has the learned absolute embedding only (no abs-win).
+      if (hiera && hiera.posEmbed === 'absolute') {
         const stages = hiera.stages;
         return { wrap: null, rename: (k) => hieraToHf(hieraToOfficial(k), stages), note: 'transformers HieraForImageClassification: hiera.embeddings / hiera.encoder.stages.S.layers.L / hiera.pooler / classifier' };
       }
