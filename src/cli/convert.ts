@@ -53,6 +53,9 @@ import { sniffCheckpoint } from '../io/checkpoint.ts';
 import { ArrayValue, readPth } from '../io/pth.ts';
 import { readNumpyPickle } from '../io/numpy-pickle.ts';
 import type { PyValue } from '../io/pickle.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
+import { LAST_JSON, saveCheckpoint } from '../train/checkpoint.ts';
+import { stateFromParams } from '../train/state.ts';
 import { heatmapGrid } from '../eval/heatmap.ts';
 import { barChart, saveChart, writeFileAtomic } from '../eval/charts.ts';
 
@@ -210,6 +213,11 @@ export interface ConvertOptions extends ConvertWeightsOptions {
   sourceGrid?: [number, number];
   /** Write the key names and nesting of this source's code (src/io/layouts.ts) instead of ours. */
   layout?: Layout;
+  /**
+   * Write `to` as a training run directory (last.json + ckpt-0.safetensors, fresh optimizer
+   * moments) that `anyres finetune --from` / `train --resume` start from.
+   */
+  run?: boolean;
 }
 
 export interface ConvertResult extends ConvertedWeights {
@@ -235,6 +243,9 @@ export function convertCheckpoint(o: ConvertOptions): ConvertResult {
   const meta: Record<string, string> = {};
   // Keep what describes the data (class names, normalisation) from an anyres source.
   for (const k of ['anyres.classes', 'anyres.dataset', 'anyres.normalization', 'anyres.train_res']) if (metadata[k] !== undefined) meta[k] = metadata[k]!;
+  // An official checkpoint was trained on ImageNet-normalised inputs (timm IMAGENET_DEFAULT_MEAN/STD);
+  // recording it keeps `predict` / `export` of the converted file right.
+  if (ck.origin === 'foreign' && meta['anyres.normalization'] === undefined) meta['anyres.normalization'] = JSON.stringify({ mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
   Object.assign(meta, {
     'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
     'anyres.converted_from': path.basename(o.from),
@@ -245,6 +256,16 @@ export function convertCheckpoint(o: ConvertOptions): ConvertResult {
   const ours = asTensors(conv.weights);
   const fmt = outputFormatOf(o.to);
   let wrote: string;
+  if (o.run) {
+    if (o.layout) throw new Error('convert: --run writes an anyres training run; it cannot be combined with --layout');
+    const run: Record<string, unknown> = { convertedFrom: path.resolve(o.from), posembedConvert: o.posembedConvert ?? 'interpolate' };
+    if (meta['anyres.dataset'] !== undefined) run['data'] = meta['anyres.dataset'];
+    if (meta['anyres.train_res'] !== undefined) run['resolutions'] = JSON.parse(meta['anyres.train_res']) as unknown;
+    saveCheckpoint(o.to, stateFromParams(new Map([...conv.weights].map(([k, v]) => [k, v.data]))), {
+      model: { family: conv.model.family, config: conv.model.config }, run, epoch: 0, stepInEpoch: 0, rng: {},
+    });
+    return { ...conv, source, report: loaded.report, wrote: `a training run directory (${LAST_JSON} + ckpt-0.safetensors) for 'anyres finetune --from ${o.to}'` };
+  }
   if (o.layout) {
     const l = toLayout(conv.model, ours, o.layout);
     meta['anyres.layout'] = o.layout;
@@ -334,6 +355,7 @@ export function registerConvertCommand(program: Command): void {
     .option('--res <size>', 'new default resolution: N or HxW')
     .option('--posembed-convert <how>', 'interpolate | abswin | tile (see below); default interpolate')
     .option('--layout <layout>', `write the key names and nesting of a source's code: ${LAYOUTS.join(' | ')} (src/io/layouts.ts)`)
+    .option('--run', "write --to as a training run directory (last.json + ckpt-0.safetensors) that 'anyres finetune --from' starts from")
     .option('--format-only', 'convert the file format only: every tensor, names and dtypes kept (any state dict; no model needed)')
     .option('--float32', 'with a format-only conversion: cast every tensor to float32')
     .option('--global-size <size>', 'abswin: grid of the global embedding (default: the config, 7x7 for the Hiera presets)')
@@ -354,9 +376,9 @@ Position-embedding conversions:
                is exactly tiled + global; otherwise the relative residual is printed.
   tile         plain ViT -> ViTDet (--target): the ViT's learned grid becomes the window embedding, tiled
                over the feature map; rel-pos tables and the pyramid are initialised (listed in the report).`)
-    .action((o: { from: string; to: string; model?: string; numClasses?: number; res?: string; posembedConvert?: string; layout?: string; formatOnly?: boolean; float32?: boolean; globalSize?: string; iterations?: number; target?: string; sourceGrid?: string; strict: boolean }) => {
+    .action((o: { from: string; to: string; model?: string; numClasses?: number; res?: string; posembedConvert?: string; layout?: string; run?: boolean; formatOnly?: boolean; float32?: boolean; globalSize?: string; iterations?: number; target?: string; sourceGrid?: string; strict: boolean }) => {
       if (o.layout !== undefined && !isLayout(o.layout)) throw new Error(`convert: --layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
-      const modelWork = o.model !== undefined || o.res !== undefined || o.posembedConvert !== undefined || o.layout !== undefined || o.target !== undefined;
+      const modelWork = o.model !== undefined || o.res !== undefined || o.posembedConvert !== undefined || o.layout !== undefined || o.target !== undefined || o.run === true;
       if (o.formatOnly && modelWork) throw new Error('convert: --format-only converts the file as it is; it cannot be combined with --model, --res, --posembed-convert, --target or --layout');
       if (o.float32 && !o.formatOnly && modelWork) throw new Error('convert: --float32 applies to format-only conversions (model conversions always write float32)');
       if (o.formatOnly || (!modelWork && !readAnyCheckpoint(o.from).spec)) {
@@ -373,6 +395,7 @@ Position-embedding conversions:
         from: o.from, to: o.to, strict: o.strict, posembedConvert: how as PosEmbedConvert,
         ...(o.model !== undefined ? { model: o.model } : {}),
         ...(o.layout !== undefined ? { layout: o.layout as Layout } : {}),
+        ...(o.run ? { run: true } : {}),
         ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
         ...(o.res !== undefined ? { res: parseSize(o.res) } : {}),
         ...(o.globalSize !== undefined ? { globalSize: parseSize(o.globalSize, '--global-size') } : {}),
