@@ -119,6 +119,12 @@ function candidatePrefixes(rule: SourceRule): string[] {
         if (p === '' && inner !== '') continue; // '' + 'module.' is the outer 'module.' already
         const c = outer + p + inner;
         if (!out.includes(c)) out.push(c);
+        // {'model': ddp.state_dict()}: DDP's module. sits after the checkpoint's own key.
+        const dot = p.indexOf('.');
+        if (inner === '' && dot > 0 && dot < p.length - 1) {
+          const d = outer + p.slice(0, dot + 1) + 'module.' + p.slice(dot + 1);
+          if (!out.includes(d)) out.push(d);
+        }
       }
     }
   }
