@@ -17,3 +17,11 @@ export {
   type CheckpointSource, type SourceDetection, type RenameRule, type SourceRule, type StateDictMatch,
   SOURCE_RULES, detectSource, mapKeys, matchStateDict, formatLoadReport,
 } from './keymaps.ts';
+export { type TorchSaveValue, type PthWriteOptions, serializePth, serializeLegacyPth, savePth } from './pth-write.ts';
+export { type Layout, type LayoutResult, LAYOUTS, isLayout, toLayout } from './layouts.ts';
+export {
+  type CheckpointOrigin, type ReadCheckpoint, type ModelCheckpoint, type LoadModelCheckpointOptions,
+  readAnyCheckpoint, loadModelCheckpoint,
+} from './read-checkpoint.ts';
+export { makeBatchDynamic } from './onnx-batch.ts';
+export { weightsToFp16 } from './onnx-fp16.ts';
