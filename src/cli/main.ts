@@ -12,6 +12,7 @@ import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
 import { registerPredictCommand } from './predict.ts';
+import { registerDetectCommands } from './detect.ts';
 
 const program = new Command();
 program
@@ -30,6 +31,7 @@ registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
 registerPredictCommand(program);
+registerDetectCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

@@ -94,7 +94,8 @@ test('lsj eval view: long side fits, padding bottom/right, scale recorded', () =
   assert.deepEqual(p.offset, [0, 0]);
   assert.equal(p.flip, false);
   const r = applyPlan(p, { data: scene.data, channels: 3, height: 40, width: 100 }, scene.objects);
-  for (let c = 0; c < 3; c++) for (let y = 26; y < 64; y++) for (let x = 0; x < 64; x++) assert.equal(r.image.data[c * 4096 + y * 64 + x], 0);
+  for (let c = 0; c < 3; c++) for (let y = 26; y < 64; y++) for (let x = 0; x < 64; x++) assert.equal(r.image.data[c * 4096 + y * 64 + x], Math.fround(128 / 255));
+  assert.equal(applyPlan(p, { data: scene.data, channels: 3, height: 40, width: 100 }, [], 0).image.data[40 * 64], 0, 'pad value option');
   assert.ok(r.image.data[5 * 64 + 5]! > 0.4, 'the image sits at the top-left');
   const b = r.objects[0]!.box;
   assert.ok(Math.abs(b[0] - 10 * 0.64) <= 1 && Math.abs(b[2] - 30 * 0.64) <= 1, `${b}`);
@@ -110,6 +111,13 @@ test('lsj on synthetic scenes: the exactly rendered jittered view agrees with tr
     const jittered = ds.get(i, size, new Rng(100 + i));
     const moved = transformObjects(plan, ds.get(i, size, null).objects);
     const [vh, vw] = visibleSize(plan);
+    // Outside the visible window: padding (bottom/right), as FixedSizeCrop pads.
+    for (let y = 0; y < 96; y++) {
+      for (let x = 0; x < 80; x++) {
+        if (y < vh && x < vw) continue;
+        assert.equal(jittered.image.data[y * 80 + x], Math.fround(128 / 255), `scene ${i}: pixel (${x},${y}) outside the ${vh}x${vw} window is not padding`);
+      }
+    }
     for (const o of jittered.objects) {
       assert.ok(o.box[2] <= vw && o.box[3] <= vh);
       assert.deepEqual(o.box, maskBounds(o.mask!, 96, 80));

@@ -9,7 +9,8 @@
  *  - `ResizeScale(min_scale=0.1, max_scale=2.0, target_height=H, target_width=W)`: draw
  *    s ~ U(min, max), resize by `min(s*H/h, s*W/w)` (aspect kept), size rounded;
  *  - `FixedSizeCrop(crop_size=(H, W), pad=True)`: ONE uniform u scales both axes' free room,
- *    offset = round(max(resized - crop, 0) * u); then pad bottom/right up to (H, W).
+ *    offset = round(max(resized - crop, 0) * u); then pad bottom/right up to (H, W) with
+ *    `pad_value` 128 (of 255; `PAD_VALUE`).
  * Boxes follow the image; with masks the box is recomputed from the transformed mask (detectron2
  * `recompute_boxes` for mask training); objects left with an empty mask or box are dropped.
  *
@@ -103,8 +104,11 @@ function flipImage(img: Image): Image {
   return { data: out, channels: C, height: H, width: W };
 }
 
+/** detectron2 `FixedSizeCrop(pad_value=128.0)` on 0-255 pixels: mid grey, close to the mean colour. */
+export const PAD_VALUE = 128 / 255;
+
 /** Place a [C, vh, vw] image at the top-left of a [C, H, W] canvas filled with `padValue`. */
-export function padTo(img: Image, H: number, W: number, padValue = 0): Image {
+export function padTo(img: Image, H: number, W: number, padValue = PAD_VALUE): Image {
   if (img.height > H || img.width > W) throw new RangeError(`padTo: image ${img.height}x${img.width} is larger than the canvas ${H}x${W}`);
   const C = img.channels;
   const out = new Float32Array(C * H * W);
@@ -152,7 +156,7 @@ export function transformObjects(plan: ViewPlan, objects: readonly DetObject[]):
  * Apply a plan to an image (CHW in [0, 1], bilinear with antialias when shrinking, only the
  * visible window is resampled) and its objects.
  */
-export function applyPlan(plan: ViewPlan, image: Image, objects: readonly DetObject[], padValue = 0): { image: Image; objects: DetObject[] } {
+export function applyPlan(plan: ViewPlan, image: Image, objects: readonly DetObject[], padValue = PAD_VALUE): { image: Image; objects: DetObject[] } {
   if (image.height !== plan.input[0] || image.width !== plan.input[1]) {
     throw new RangeError(`applyPlan: image is ${image.height}x${image.width} but the plan was made for ${plan.input[0]}x${plan.input[1]}`);
   }
