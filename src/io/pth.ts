@@ -9,8 +9,9 @@
  *   <archive>/version       format version
  *
  * The persistent id of a storage is `('storage', torch.<Type>Storage, key, location, numel)`.
- * The pickle is read by the restricted unpickler in `pickle.ts`: only the globals listed in
- * {@link TORCH_GLOBALS} resolve, nothing is executed, every tensor comes back as float32.
+ * The legacy (pre-1.6) format is read too ({@link readLegacyPth}). The pickle is read by the
+ * restricted unpickler in `pickle.ts`: only the globals of {@link torchGlobals} resolve, nothing
+ * is executed; every tensor gives float32 values plus its stored dtype and raw bytes.
  */
 import * as fs from 'node:fs';
 import { CheckpointFormatError } from './errors.ts';
