@@ -19,7 +19,7 @@ export { createHieraVideo } from './models/hiera-video.ts';
 export { createHieraMae } from './models/hiera-mae.ts';
 export { createVitDet, vitdetPresets, vitdetSpeedConfigs, type VitDetConfig } from './models/vitdet.ts';
 export { createHieraDet, hieradetPresets, recursiveAbsWinInit, type HieraDetConfig } from './models/hieradet.ts';
-export { createModel, presetNames, describePreset, modelFromCheckpointConfig } from './models/registry.ts';
+export { createModel, presetNames, describePreset, modelFromCheckpointConfig, modelFromSpec, parseModelSpec } from './models/registry.ts';
 export * as io from './io/index.ts';
 export * as data from './data/index.ts';
 export { compileTrainStep, compileEval } from './train/step.ts';

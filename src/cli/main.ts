@@ -11,6 +11,7 @@ import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
+import { registerPredictCommand } from './predict.ts';
 import { registerDetectCommands } from './detect.ts';
 
 const program = new Command();
@@ -29,6 +30,7 @@ registerModelsCommand(program);
 registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
+registerPredictCommand(program);
 registerDetectCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
