@@ -291,3 +291,21 @@ export function validatePairedData(v: unknown, at = 'data.paired'): string[] {
   });
   return p;
 }
+
+/** One paired row from two per-seed lists: pairs them by seed, computes the interval and the verdict. */
+export function comparePaired(
+  part: string,
+  comparison: string,
+  a: readonly { seed: number; value: number }[],
+  b: readonly { seed: number; value: number }[],
+  names: [a: string, b: string],
+  chance = 0,
+): PairedRowData {
+  const r = pairedDifference(pairBySeed(a, b, `${part} ${comparison}`));
+  return { ...r, part, comparison, a: names[0], b: names[1], verdict: pairedVerdict(r, names, chance) };
+}
+
+/** The rule as the report states it. */
+export const PAIRED_RULE =
+  'paired over seeds: d = b − a per seed (same initial weights, batches and flips); 95% t interval d̄ ± t_{0.975, n−1}·s_d/√n; ' +
+  'it excludes 0 → one setting is better, it includes 0 → within noise; fewer than 2 seeds → no interval; both within 5 points of chance → both near chance';

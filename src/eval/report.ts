@@ -30,6 +30,7 @@ import { basename, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { renderChart, writeFileAtomic, type ChartSpec } from './charts.ts';
 import { validateDetectionData } from './results-detection.ts';
+import { validatePairedData } from './paired.ts';
 
 /** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
 export interface MeanSpread {
@@ -95,7 +96,8 @@ export interface ResultsJson {
   sections: Section[];
   /**
    * Structured numbers of a section, by key (`Report.data`), for programs that read results.json.
-   * Known keys are checked by `validateResults`: `detection` (src/eval/results-detection.ts).
+   * Known keys are checked by `validateResults`: `detection` (src/eval/results-detection.ts),
+   * `paired` (src/eval/paired.ts).
    */
   data?: Record<string, unknown>;
 }
@@ -516,6 +518,7 @@ export function validateResults(json: unknown): string[] {
     const data = json['data'];
     if (!isRecord(data)) problems.push('data: expected an object');
     else if (data['detection'] !== undefined) problems.push(...validateDetectionData(data['detection']));
+    if (isRecord(data) && data['paired'] !== undefined) problems.push(...validatePairedData(data['paired']));
   }
   // Every number in the document, wherever it sits (table cells, mean/spread, chart data,
   // run info), must be finite.
