@@ -213,7 +213,8 @@ export function formatInterval(r: PairedResult, digits = 1): string {
   if (r.low === null || r.high === null) return '—';
   const f = (x: number): string => {
     const s = x.toFixed(digits);
-    return /^-0(\.0*)?$/.test(s) ? s.slice(1) : s;
+    if (/^-0(\.0*)?$/.test(s)) return s.slice(1);
+    return s.startsWith('-') ? `−${s.slice(1)}` : s; // the minus sign of formatPerSeed
   };
   return `[${f(r.low)}, ${f(r.high)}]`;
 }
