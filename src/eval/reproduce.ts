@@ -37,6 +37,7 @@ import { detectionSection } from './experiments/detection-report.ts';
 import { meanStd, verdictOf } from './verdict.ts';
 import { PAIRED_RULE, type PairedRowData, comparePaired } from './paired.ts';
 import { globalSizeSection, pairedCellColumns, pairedCells, pairedSummary } from './experiments/abswin-report.ts';
+import { resformerProtocolSection } from './experiments/resformer-report.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
 import { saveCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
@@ -96,7 +97,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       },
       resformer: {
         baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
-        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 },
+        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'],
         train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
@@ -130,7 +131,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
     },
     resformer: {
       baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 10,
-      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch,
+      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'],
       train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
@@ -438,7 +439,7 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   return verdict;
 }
 
-function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions): Record<string, unknown> {
+function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions, paired: PairedRowData[]): Record<string, unknown> {
   r.section('4. ResFormer: multi-resolution training (Tian et al. 2023, Table 1, Fig. 1)');
   r.text(
     `A small ViT (${o.vitPreset}${Object.keys(o.arch).length ? ' ' + JSON.stringify(o.arch) : ''}) trained at ${o.baseRes} px with a learned position embedding (DeiT-style, interpolated at test time), ` +
@@ -454,7 +455,7 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
     const row: Record<string, CellValue> = { res: rr };
     const ms: MeanSpread[] = [];
     models.forEach((m, i) => {
-      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr).map((x) => x.accuracy));
+      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
       row[`m${i}`] = v;
       ms.push(v);
     });
@@ -478,9 +479,10 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
     x: { field: 'res', title: 'test resolution (px)', scale: 'log2' },
     y: { field: 'accuracy', title: 'top-1 accuracy (%)' },
     color: { field: 'model', title: 'model' },
-    rows: res.rows.map((x) => ({ ...x })),
+    rows: res.rows.filter((x) => x.view === 'zoom').map((x) => ({ model: x.model, seed: x.seed, res: x.res, accuracy: x.accuracy })),
     spread: o.seeds.length > 1 ? { from: 'seeds', extent: 'stdev' } : undefined,
   }));
+  for (const [k, v] of Object.entries(resformerProtocolSection(r, res, o, paired))) verdict[`protocol/${k}`] = v;
   return verdict;
 }
 
@@ -551,8 +553,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   }
   if (!skip.has('resformer')) {
     log('== 4. ResFormer vs single-resolution ViT');
-    const res = await runResFormerExperiment(rt, data.train, data.val('zoom', p.resformer.baseRes), p.resformer, log);
-    summary.resformer = resformerSection(report, res, p.resformer);
+    const res = await runResFormerExperiment(rt, data.train, (view) => data.val(view, p.resformer.baseRes), p.resformer, log);
+    summary.resformer = resformerSection(report, res, p.resformer, paired);
     for (const m of res.models) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
   }
   if (!skip.has('speed')) {
@@ -568,7 +570,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   const seconds = (performance.now() - t0) / 1000;
   report.section('Summary');
   report.text(
-    'The verdict of every comparison, as computed from the tables above. Hiera rows (sections 1, 1b, 1c, 2b) are paired by seed: ' +
+    'The verdict of every comparison, as computed from the tables above. Hiera rows (sections 1, 1b, 1c, 2b) and the ResFormer regions (section 4) are paired by seed: ' +
       `${PAIRED_RULE}. Other rows: a difference counts only when it exceeds twice the larger seed standard deviation. All numbers are also in \`summary.json\`; ` +
       'the paired rows, with their per-seed differences, are in `results.json` under `data.paired`.',
   );
