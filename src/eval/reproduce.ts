@@ -117,7 +117,8 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       // Global-size ablation (Tab. 2), warm-started from the trained models: 3 sizes x 3 seeds x 100 steps
       // plus 27 evaluations. Measured: 51 CPU-seconds per seed (3 sizes, compiles included), so about
       // 1.5-2.5 minutes for 3 seeds on 2 idle cores. A from-scratch version would be 6 more 1500-step
-      // runs (about 2.5 minutes each on 2 idle cores: 15 minutes), over the default budget.
+      // runs (21-33 s per 100 steps measured on the shared machine, about 2x inflated: 2.5-4 minutes
+      // each on 2 idle cores, 15-24 minutes in all), over the default budget.
       globalSizes: { sizes: [[2, 2], [4, 4], 'base'], evalRes: [64, 96, 128], train: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 } },
     },
     mae: {
