@@ -32,7 +32,7 @@ export function pairedSummary(p: PairedRowData): { n: number; mean: number; sd: 
 const sizeLabel = (g: readonly number[]): string => g.join('x');
 
 /**
- * Section 1c: the global-size ablation. Each size is compared, paired by seed, with the trained
+ * Section 3b (after the pictures of section 3): the global-size ablation. Each size is compared, paired by seed, with the trained
  * size (the control); the rows are pushed to `paired` for results.json.
  */
 export function globalSizeSection(r: Report, res: AbsWinResults, o: AbsWinExperimentOptions, paired: PairedRowData[]): Record<string, unknown> {
@@ -41,7 +41,7 @@ export function globalSizeSection(r: Report, res: AbsWinResults, o: AbsWinExperi
   if (!ab || !res.globalSize.length) return verdict;
   const control = o.arch.globalPosSize ?? [4, 4];
   const sizes = [...new Map(res.globalSize.map((x) => [sizeLabel(x.global), x.global])).values()].sort((a, b) => a[0] * a[1] - b[0] * b[1]);
-  r.section('1c. Size of the global embedding (Bolya et al. 2024, Tab. 2)');
+  r.section('3b. Size of the global embedding (Bolya et al. 2024, Tab. 2)');
   r.text(
     `Abs-win Hiera with global embeddings of ${sizes.map(sizeLabel).join(', ')} tokens (the base grid is ${sizeLabel(res.baseGrid)}, the window ${sizeLabel(res.window)}). ` +
       `To fit the time budget this ablation is warm-started, not trained from scratch as in the paper: each seed's trained abs-win model of section 1 (global ${sizeLabel(control)}) ` +
