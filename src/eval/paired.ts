@@ -308,5 +308,5 @@ export function comparePaired(
 
 /** The rule as the report states it. */
 export const PAIRED_RULE =
-  'paired over seeds: d = b − a per seed (same initial weights, batches and flips); 95% t interval d̄ ± t_{0.975, n−1}·s_d/√n; ' +
+  'd = b − a per seed (same initial weights, batches and flips), 95% t interval d̄ ± t_{0.975, n−1}·s_d/√n; ' +
   'it excludes 0 → one setting is better, it includes 0 → within noise; fewer than 2 seeds → no interval; both within 5 points of chance → both near chance';
