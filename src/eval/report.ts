@@ -28,9 +28,9 @@
 import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { validatePairedData } from './paired.ts';
 import { renderChart, writeFileAtomic, type ChartSpec } from './charts.ts';
 import { validateDetectionData } from './results-detection.ts';
-import { validatePairedData } from './paired.ts';
 
 /** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
 export interface MeanSpread {
