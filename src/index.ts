@@ -9,7 +9,7 @@
  */
 export * from './graph/index.ts';
 export * as nn from './nn/index.ts';
-export { Params, collectParams, initWeights, countParams, type ParamInfo, type Weights } from './nn/params.ts';
+export { Params, collectParams, initWeights, countParams, type ForkableRandom, type ParamInfo, type Weights } from './nn/params.ts';
 export * as posembed from './posembed/index.ts';
 export * from './posembed/graph.ts';
 export type { Model, ForwardOptions, ForwardOutput } from './models/types.ts';
@@ -28,6 +28,7 @@ export { multiResLoss } from './train/multires-loss.ts';
 export { saveCheckpoint, loadCheckpoint } from './train/checkpoint.ts';
 export { sweep, evaluateAccuracy, parseResolutions } from './eval/sweep.ts';
 export { reproduce } from './eval/reproduce.ts';
+export { pairedDifference, pairedVerdict, studentTQuantile, studentTCdf, type PairedResult } from './eval/paired.ts';
 export { Rng } from './util/rng.ts';
 // COCO evaluation (pycocotools COCOeval) and COCO RLE masks (src/det)
 export { cocoEval, formatSummary, linspace, STATS_NAMES, type CocoEvalParams, type CocoEvalResult, type IouType } from './det/coco-eval.ts';
