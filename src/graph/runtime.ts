@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import * as os from 'node:os';
 import * as ort from 'onnxruntime-node';
-import { type DType, Graph, Tensor, type TypedData, dtypeOfData, fmtShape } from './tensor.ts';
+import { type AttentionForm, type DType, Graph, Tensor, type TypedData, dtypeOfData, fmtShape } from './tensor.ts';
 import { type Lowered, lower } from './onnx.ts';
 
 export interface HostTensor {
@@ -29,6 +29,8 @@ export interface RuntimeOptions {
   executionProviders?: string[];
   /** ONNX Runtime graph optimisation level (default 'all'). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** The attention form traced graphs start with (default 'fused'; a build function may change `graph.attention`). */
+  attention?: AttentionForm;
 }
 
 export interface RuntimeStats {
@@ -133,6 +135,7 @@ export class Runtime {
       return hit;
     }
     const g = new Graph();
+    g.attention = this.opts.attention ?? 'fused';
     const inputs: Record<string, Tensor> = {};
     for (const [name, s] of Object.entries(specs)) inputs[name] = g.input(name, s.shape, s.dtype ?? 'float32');
     const outputs = build(inputs, g);
