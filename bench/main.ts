@@ -13,6 +13,7 @@ const benches: Record<string, { describe: string; load: () => Promise<BenchModul
   attention: { describe: 'fused vs explicit attention: ViT-Ti/16 forward and train step, ViTDet-B abs-win and relpos-all forward', load: () => import('./attention.ts') },
   engine: { describe: 'matmul rate vs a transformer MLP block forward and forward+backward+AdamW', load: () => import('./engine.ts') },
   models: { describe: 'ViT-Ti/16 and Hiera-T at 224 (forward/train img/s, GFLOP/img, matmul fraction) and ViTDet-B relpos-everywhere vs abs-win', load: () => import('./models.ts') },
+  peer: { describe: 'our ViT-Ti/16 forward vs the torch.onnx.export peer graph in the same process (img/s ratio)', load: () => import('./peer.ts') },
   train: { describe: 'training img/s of ViT-Ti/16 at 224 (batch 32) and a 224/160/128 multi-resolution step, vs the matmul rate', load: () => import('./train.ts') },
 };
 
