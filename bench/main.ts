@@ -14,6 +14,7 @@ const benches: Record<string, { describe: string; load: () => Promise<BenchModul
   engine: { describe: 'matmul rate vs a transformer MLP block forward and forward+backward+AdamW', load: () => import('./engine.ts') },
   models: { describe: 'ViT-Ti/16 and Hiera-T at 224 (forward/train img/s, GFLOP/img, matmul fraction) and ViTDet-B relpos-everywhere vs abs-win', load: () => import('./models.ts') },
   peer: { describe: 'our ViT-Ti/16 forward vs the torch.onnx.export peer graph in the same process (img/s ratio)', load: () => import('./peer.ts') },
+  profile: { describe: 'per-op kernel time of a training step (ONNX Runtime profiler) and the share of matmul/conv', load: () => import('./profile.ts') },
   train: { describe: 'training img/s of ViT-Ti/16 at 224 (batch 32) and a 224/160/128 multi-resolution step, vs the matmul rate', load: () => import('./train.ts') },
 };
 
