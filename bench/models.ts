@@ -6,7 +6,7 @@
  * absolute win with relpos only in the global blocks (Bolya et al. 2024, Table 3: 97 vs 68 ms
  * for ViT-L at 1024 px on an A100).
  *
- * Usage: npm run bench -- models [--batch 8] [--steps 5] [--vitdet-res 512] [--vitdet-rounds 2] [--vitdet-reps 3] [--attention fused|explicit] [--skip-vitdet | --only-vitdet]
+  * Usage: npm run bench -- models [--batch 8] [--steps 5] [--vitdet-res 512] [--vitdet-rounds 2] [--vitdet-reps 3] [--attention fused|explicit] [--skip-vitdet | --only-vitdet]
  * Prints one `RESULT {json}` line per measurement.
  */
 import * as F from '../src/graph/index.ts';
@@ -18,6 +18,8 @@ import { compileEval, compileTrainStep } from '../src/train/step.ts';
 import { initState } from '../src/train/state.ts';
 import { Rng } from '../src/util/rng.ts';
 import { execFileSync } from 'node:child_process';
+import { createVitDet, vitdetSpeedConfigs } from '../src/models/vitdet.ts';
+import { interleaved } from './interleave.ts';
 import { fileURLToPath } from 'node:url';
 
 function forwardFlopsPerImage(model: Model, res: number): number {
@@ -118,28 +120,37 @@ function describeKernels(k: ChildResult['kernels']): string {
 /**
  * ViTDet relpos in every block (interpolated abs embedding, ViTDet's recipe) vs absolute win with
  * relpos only in the global blocks (Bolya et al. 2024, Tab. 17: 1.43x for ViT-L at 1024 px on an
- * A100), batch 1. Each measurement runs in a fresh process (bench/speed-child.ts) so its peak RSS
- * is its own; the two variants alternate for `rounds` rounds and each reports the median.
+ * A100), batch 1. Time: both compiled in this process and run alternately for `rounds` rounds of
+ * `reps` runs (medians), so load drifting on a shared machine hits both alike. Peak RSS: each
+ * variant once more in a fresh process (bench/speed-child.ts), so that the peak is its own.
  */
 async function vitdetSpeed(preset: string, res: number, rounds: number, reps: number, threads: number, attention: F.AttentionForm): Promise<void> {
+  const rtV = new F.Runtime({ threads, attention });
+  const pair = vitdetSpeedConfigs(preset, res);
+  const variants = (['baseline', 'abswin'] as const).map((name) => {
+    const model = createVitDet(pair[name]);
+    const ev = compileEval(rtV, model, { batch: 1, res });
+    const params = initState(model.paramInfos(), new Rng(1)).params;
+    const x = new Float32Array(3 * res * res).map((_, i) => Math.sin(i * 0.37));
+    return { name, run: async () => void (await ev.run(params, x)) };
+  });
+  const t = await interleaved(variants, rounds * reps, console.log);
+  await rtV.clear();
   const child = fileURLToPath(new URL('./speed-child.ts', import.meta.url));
   const runs: Record<string, ChildResult[]> = { baseline: [], abswin: [] };
-  for (let r = 0; r < rounds; r++) {
-    for (const variant of ['baseline', 'abswin'] as const) {
-      const out = execFileSync(process.execPath, ['--import', 'tsx', child, preset, variant, String(res), String(reps), String(threads), attention], { encoding: 'utf8', maxBuffer: 1 << 20 });
-      const line = out.trim().split('\n').pop()!;
-      const rec = JSON.parse(line) as ChildResult;
-      runs[variant]!.push(rec);
-      console.log(`  round ${r + 1} ${variant}: ${rec.ms.toFixed(0)} ms/img, peak RSS ${rec.max_rss_mib} MiB`);
-    }
+  for (const variant of ['baseline', 'abswin'] as const) {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', child, preset, variant, String(res), '1', String(threads), attention], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const rec = JSON.parse(out.trim().split('\n').pop()!) as ChildResult;
+    runs[variant]!.push(rec);
+    console.log(`  ${variant} in its own process: peak RSS ${rec.max_rss_mib} MiB`);
   }
   const med = (xs: number[]): number => {
     const s = [...xs].sort((a, b) => a - b);
     return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
   };
   const [a, b] = [runs.baseline!, runs.abswin!];
-  const ms1 = med(a.map((x) => x.ms));
-  const ms2 = med(b.map((x) => x.ms));
+  const ms1 = t.get('baseline')!.median * 1000;
+  const ms2 = t.get('abswin')!.median * 1000;
   const rss1 = med(a.map((x) => x.max_rss_mib));
   const rss2 = med(b.map((x) => x.max_rss_mib));
   const k1 = describeKernels(a[0]!.kernels);
