@@ -6,7 +6,7 @@
  * absolute win with relpos only in the global blocks (Bolya et al. 2024, Table 3: 97 vs 68 ms
  * for ViT-L at 1024 px on an A100).
  *
-  * Usage: npm run bench -- models [--batch 8] [--steps 5] [--vitdet-res 512] [--vitdet-rounds 2] [--vitdet-reps 3] [--attention fused|explicit] [--skip-vitdet | --only-vitdet]
+ * Usage: npm run bench -- models [--batch 8] [--steps 5] [--vitdet-res 512] [--vitdet-rounds 2] [--vitdet-reps 3] [--attention fused|explicit] [--skip-vitdet | --only-vitdet]
  * Prints one `RESULT {json}` line per measurement.
  */
 import * as F from '../src/graph/index.ts';
