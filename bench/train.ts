@@ -56,7 +56,7 @@ export function vitForwardFlops(cfg: VitConfig, H: number, W: number): number {
   return 2 * (patch + cfg.depth * perBlock + C * cfg.numClasses);
 }
 
-async function measureStep(rt: F.Runtime, o: Opts, resolutions: number[]): Promise<{ imgS: number; gflops: number }> {
+async function measureStep(rt: F.Runtime, o: Opts, resolutions: number[]): Promise<{ imgS: number; gflops: number; matmul: number }> {
   const model = createVit(o.model, { numClasses: 1000 });
   const step = compileTrainStep(rt, model, resolutions.length > 1 ? { batch: o.batch, resolutions, multires: { alpha: 1 } } : { batch: o.batch, res: resolutions[0] });
   let state = initState(model.paramInfos(), new Rng(0));
@@ -64,11 +64,20 @@ async function measureStep(rt: F.Runtime, o: Opts, resolutions: number[]): Promi
   const x = resolutions.map((res) => Float32Array.from({ length: o.batch * 3 * res * res }, () => r.normal()));
   const labels = Array.from({ length: o.batch }, (_, i) => i % 1000);
   state = (await step.run(state, { x, labels, lr: 1e-4 })).state; // compile + warm-up
-  const t0 = performance.now();
-  for (let k = 0; k < o.steps; k++) state = (await step.run(state, { x, labels, lr: 1e-4 })).state;
-  const sec = (performance.now() - t0) / 1000 / o.steps;
+  // The matmul yardstick is measured between the steps (on a shared machine the load drifts).
+  const stepTimes: number[] = [];
+  const rates: number[] = [];
+  for (let k = 0; k < o.steps; k++) {
+    rates.push(await matmulRate(rt, 1024, 3));
+    const t0 = performance.now();
+    state = (await step.run(state, { x, labels, lr: 1e-4 })).state;
+    stepTimes.push((performance.now() - t0) / 1000);
+  }
+  rates.push(await matmulRate(rt, 1024, 3));
+  const med = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const sec = med(stepTimes);
   const flops = 3 * o.batch * resolutions.reduce((s, res) => s + vitForwardFlops(model.config, res, res), 0);
-  return { imgS: o.batch / sec, gflops: flops / sec / 1e9 };
+  return { imgS: o.batch / sec, gflops: flops / sec / 1e9, matmul: med(rates) };
 }
 
 export async function run(args: readonly string[]): Promise<void> {
@@ -76,8 +85,8 @@ export async function run(args: readonly string[]): Promise<void> {
   const rt = new F.Runtime(o.threads ? { threads: o.threads } : {});
   const configs = o.singleOnly ? [[224]] : [[224], [224, 160, 128]];
   for (const resolutions of configs) {
-    const mm = await matmulRate(rt, 1024, 10);
     const s = await measureStep(rt, o, resolutions);
+    const mm = s.matmul; // median of the rates measured between the steps
     const res = {
       model: o.model,
       res: resolutions.length > 1 ? resolutions : resolutions[0],

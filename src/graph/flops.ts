@@ -13,6 +13,12 @@ function nodeFlops(n: Node): number {
     const k = a.shape[a.rank - 1]!;
     return 2 * prod(out.shape) * k;
   }
+  if (n.op.name === 'attention') {
+    // q k^T ([B, Sq, heads*dk] x [B, Sk, heads*dk]) and P v (Sq x Sk x heads*dv), as the explicit form.
+    const [q, k, v] = n.inputs as [Tensor, Tensor, Tensor];
+    const [B, Sq, Ck] = q.shape as [number, number, number];
+    return 2 * B * Sq * k.shape[1]! * (Ck + v.shape[2]!);
+  }
   if (n.op.name === 'conv2d') {
     const w = n.inputs[1]!;
     const out = n.outputs[0]!;

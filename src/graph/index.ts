@@ -10,4 +10,5 @@ export { lower, OPSET, type Lowered, type LowerOptions } from './onnx.ts';
 export { Runtime, Compiled, host, feedSignature, type HostTensor, type Feeds, type BuildFn, type RuntimeOptions } from './runtime.ts';
 export { gradcheck, type GradcheckOptions, type GradcheckReport, type GradcheckEntry, type GradcheckBuild } from './gradcheck.ts';
 export * from './ops/stopgrad.ts';
+export * from './ops/attention.ts';
 export { countFlops } from './flops.ts';

@@ -13,6 +13,9 @@ const { onnx } = onnxProto;
 
 export const OPSET = 20;
 
+/** Opset versions of the non-default domains a lowering may emit into (ONNX Runtime contrib ops). */
+export const DOMAIN_OPSETS: Readonly<Record<string, number>> = { 'com.microsoft': 1 };
+
 const onnxType: Record<DType, number> = { float32: 1, float64: 11, int64: 7, bool: 9 };
 const FLOAT_ATTRS = new Set(['epsilon', 'alpha', 'beta', 'gamma']);
 
@@ -137,6 +140,7 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
   }
 
   const nodes: onnxProto.onnx.INodeProto[] = [];
+  const domainsUsed = new Set<string>();
   const int64Cache = new Map<string, string>();
   const scalarCache = new Map<string, string>();
   const ctx: LowerContext = {
@@ -176,6 +180,10 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
       return n;
     },
     emit(opType, inputs, outputs, attrs = {}, domain) {
+      if (domain) {
+        if (DOMAIN_OPSETS[domain] === undefined) throw new Error(`lower: ${opType} is in domain '${domain}', which has no opset version (known: ${Object.keys(DOMAIN_OPSETS).join(', ')})`);
+        domainsUsed.add(domain);
+      }
       nodes.push({
         opType,
         input: inputs,
@@ -240,7 +248,7 @@ export function lower(outputs: Readonly<Record<string, Tensor>>, opts: LowerOpti
     irVersion: 9,
     producerName: 'anyres',
     docString: opts.docString ?? '',
-    opsetImport: [{ domain: '', version: OPSET }],
+    opsetImport: [{ domain: '', version: OPSET }, ...[...domainsUsed].sort().map((domain) => ({ domain, version: DOMAIN_OPSETS[domain]! }))],
     graph: { name: opts.name ?? 'anyres', node: nodes, initializer: initializers, input: graphInputs, output: outputInfos },
   });
   return {

@@ -60,8 +60,17 @@ export type TensorKind = 'input' | 'const' | 'op';
 
 let graphCounter = 0;
 
+/**
+ * How model code traces attention into a graph (read by `src/nn/layers.ts` `multiHeadAttention`):
+ * 'fused' = one `attention` node (ONNX Runtime's MultiHeadAttention kernel, src/graph/ops/attention.ts),
+ * 'explicit' = matmul, softmax, matmul (the probabilities become a graph value).
+ */
+export type AttentionForm = 'fused' | 'explicit';
+
 export class Graph {
   readonly id = ++graphCounter;
+  /** The attention form model code traces into this graph (see AttentionForm). */
+  attention: AttentionForm = 'fused';
   readonly nodes: Node[] = [];
   readonly inputs: Tensor[] = [];
   /** Host data of constant tensors. */

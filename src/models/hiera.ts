@@ -22,9 +22,9 @@
  * const out = await rt.run((i, g) => ({ logits: model.forward(new Params(g, weights), i.x!).logits }), { x: host(img, [8, 3, 256, 256]) });
  */
 import {
-  type Tensor, add, concat, conv2d, gather, linear as linearOp, mul, reduceMax, reduceMean, reshape, slice, transpose,
+  type Tensor, add, concat, conv2d, gather, linear as linearOp, mul, reduceMax, reduceMean, reshape, transpose,
 } from '../graph/index.ts';
-import { dropPath, layerNorm, linear, mlp, sdpa } from '../nn/layers.ts';
+import { dropPath, layerNorm, linear, mlp, multiHeadAttention, qkvProjections } from '../nn/layers.ts';
 import { type Init, type ParamInfo, type Params, collectParams, truncNormal, zeros } from '../nn/params.ts';
 import { absWin, gridToTokens, resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
@@ -82,24 +82,17 @@ function maskUnitAttention(p: Params, x: Tensor, b: HieraBlockPlan, nw: number):
   const Tw = N / wn; // tokens per window (before pooling)
   const T = N / nw; // tokens per mask unit
   // One qkv parameter as in hiera.py, applied as three products on its row blocks, so that q, k
-  // and v come out contiguous as [B, N, Co]: with one head each is a plain reshape to
-  // [B, wn, 1, Tw, hd] (no transpose at all); with more heads one transpose each.
-  const wqkv = p.param('qkv.weight', [3 * Co, b.dim], truncNormal(0.02));
-  const bqkv = p.param('qkv.bias', [3 * Co], zeros);
-  const [q0, k0, v0] = [0, 1, 2].map((i) => {
-    const y = linearOp(x, slice(wqkv, 0, i * Co, (i + 1) * Co), slice(bqkv, 0, i * Co, (i + 1) * Co));
-    const r = reshape(y, [B, wn, Tw, heads, hd]);
-    return heads === 1 ? reshape(r, [B, wn, 1, Tw, hd]) : transpose(r, [0, 1, 3, 2, 4]);
-  }) as [Tensor, Tensor, Tensor];
+  // and v come out contiguous as [B, N, Co]. Tokens are in mask-unit-contiguous order, so each
+  // attention window is a contiguous run of Tw tokens: [B, N, Co] -> [B*wn, Tw, Co], no transpose.
+  const [q0, k, v] = qkvProjections(p, 'qkv', x, b.dim, Co).map((y) => reshape(y, [B * wn, Tw, Co])) as [Tensor, Tensor, Tensor];
   let q = q0;
   if (qs > 1) {
     // Each window holds nw/wn mask units of T tokens; the pooled digit leads inside a mask unit.
-    // [B, wn, heads, nw/wn, qs, T/qs, hd] -> max over qs
-    q = reshape(reduceMax(reshape(q0, [B, wn, heads, nw / wn, qs, T / qs, hd]), 4), [B, wn, heads, Tw / qs, hd]);
+    // [B*wn, nw/wn, qs, T/qs, Co] -> max over qs -> [B*wn, Tw/qs, Co]
+    q = reshape(reduceMax(reshape(q0, [B * wn, nw / wn, qs, T / qs, Co]), 2), [B * wn, Tw / qs, Co]);
   }
-  const o = sdpa(q, k0, v0, hd ** -0.5); // [B, wn, heads, Tw/qs, hd]
-  // [B, wn, heads, Tq, hd] -> [B, wn, Tq, heads, hd] -> [B, N/qs, Co] (no transpose needed for one head)
-  const merged = heads === 1 ? reshape(o, [B, N / qs, Co]) : reshape(transpose(o, [0, 1, 3, 2, 4]), [B, N / qs, Co]);
+  const o = multiHeadAttention(q, k, v, heads, hd ** -0.5); // [B*wn, Tw/qs, Co]
+  const merged = reshape(o, [B, N / qs, Co]); // windows back in token order
   return linear(p, 'proj', merged, Co, Co);
 }
 

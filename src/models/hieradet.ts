@@ -17,9 +17,9 @@
  * `blocks.i.{norm1,attn.qkv,attn.proj,norm2,mlp.layers.0,mlp.layers.1,proj}`); a SAM 2 checkpoint
  * holds them under `image_encoder.trunk.`.
  */
-import { type Tensor, add, conv2d, fmtShape, gelu, matmul, mul, reduceMax, reshape, slice, softmax, swapAxes, transpose } from '../graph/index.ts';
+import { type Tensor, add, conv2d, fmtShape, gelu, reduceMax, reshape, slice, transpose } from '../graph/index.ts';
 import { type ParamInfo, Params, collectParams, truncNormal, zeros } from '../nn/params.ts';
-import { dropPath, layerNorm, linear, mergeHeads, splitHeads } from '../nn/layers.ts';
+import { dropPath, layerNorm, linear, multiHeadAttention, qkvProjections } from '../nn/layers.ts';
 import { windowPartition, windowUnpartition } from '../nn/window.ts';
 import { absWin } from '../posembed/graph.ts';
 import { absWinEmbed, type AbsWinOptions } from '../posembed/abswin.ts';
@@ -137,18 +137,13 @@ function maxPoolNhwc(x: Tensor, [sh, sw]: readonly [number, number]): Tensor {
 function multiScaleAttention(p: Params, x: Tensor, b: HieraDetBlockSpec): Tensor {
   const [Bw, h, w] = x.shape as [number, number, number, number];
   const C = b.dimOut;
-  const qkv = reshape(linear(p, 'qkv', x, b.dim, 3 * C), [Bw, h, w, 3, C]);
-  const part = (i: number): Tensor => reshape(slice(qkv, 3, i, i + 1), [Bw, h, w, C]);
-  let q = part(0);
-  if (b.qStride) q = maxPoolNhwc(q, b.qStride); // q pooling at a stage change
+  // One qkv parameter (sam2 `qkv`), applied as three products on its row blocks: q, k, v [Bw, h, w, C].
+  const [q0, k, v] = qkvProjections(p, 'qkv', x, b.dim, C);
+  const q = b.qStride ? maxPoolNhwc(q0, b.qStride) : q0; // q pooling at a stage change
   const [hq, wq] = [q.shape[1]!, q.shape[2]!];
-  const qh = splitHeads(reshape(q, [Bw, hq * wq, C]), b.heads);
-  const kh = splitHeads(reshape(part(1), [Bw, h * w, C]), b.heads);
-  const vh = splitHeads(reshape(part(2), [Bw, h * w, C]), b.heads);
-  const d = C / b.heads;
-  const attn = softmax(matmul(mul(qh, d ** -0.5), swapAxes(kh, -1, -2)), -1); // SDPA, scale 1/sqrt(d)
-  const o = reshape(mergeHeads(matmul(attn, vh)), [Bw, hq, wq, C]);
-  return linear(p, 'proj', o, C, C);
+  // [Bw, h, w, C] -> [Bw, h*w, C]; SDPA with scale 1/sqrt(d)
+  const o = multiHeadAttention(reshape(q, [Bw, hq * wq, C]), reshape(k, [Bw, h * w, C]), reshape(v, [Bw, h * w, C]), b.heads, (C / b.heads) ** -0.5);
+  return linear(p, 'proj', reshape(o, [Bw, hq, wq, C]), C, C);
 }
 
 /** sam2 `MultiScaleBlock.forward` on NHWC `x [B, H, W, dim]`. */

@@ -21,10 +21,10 @@
  * const out = await rt.run((i, g) => ({ logits: model.forward(new Params(g, weights), i.x!).logits }), { x });
  */
 import {
-  type Tensor, add, concat, conv2d, expandTo, reduceMean, reshape, slice, split, transpose,
+  type Tensor, add, concat, conv2d, expandTo, reduceMean, reshape, slice,
 } from '../graph/index.ts';
 import { type Init, type ParamInfo, type Params, collectParams, truncNormal } from '../nn/params.ts';
-import { dropPath, layerNorm, linear, mergeHeads, mlp, sdpa } from '../nn/layers.ts';
+import { dropPath, layerNorm, linear, mergeHeads, mlp, multiHeadAttention, qkvProjections, splitHeads } from '../nn/layers.ts';
 import { globalPosEmbed, localPosEmbed } from '../nn/resformer.ts';
 import { gridToTokens, resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
@@ -151,19 +151,17 @@ function validate(cfg: VitConfig): void {
 }
 
 /**
- * timm `Attention` (non-fused path: softmax((q * scale) @ k^T) @ v), plus ResFormer's LPE
- * (`attn @ v + get_v(v)`) when `lpe` gives the grid. x: [B, N, C] -> [B, N, C].
+ * timm `Attention`: softmax((q * scale) @ k^T) @ v (fused or explicit by `graph.attention`), plus
+ * ResFormer's LPE (`attn @ v + get_v(v)`) when `lpe` gives the grid. x: [B, N, C] -> [B, N, C].
  */
 function attention(p: Params, x: Tensor, heads: number, qkvBias: boolean, lpe: { gh: number; gw: number; prefix: number } | null): Tensor {
-  const [B, N, C] = x.shape as [number, number, number];
+  const C = x.shape[2]!;
   const hd = C / heads;
-  const qkv = linear(p, 'qkv', x, C, 3 * C, qkvBias); // [B, N, 3C]
-  // [B, N, 3C] -> [B, N, 3, heads, hd] -> [3, B, heads, N, hd]
-  const r = transpose(reshape(qkv, [B, N, 3, heads, hd]), [2, 0, 3, 1, 4]);
-  const [q, k, v] = split(r, 0, [1, 1, 1]).map((t) => reshape(t, [B, heads, N, hd])) as [Tensor, Tensor, Tensor];
-  let o = sdpa(q, k, v, hd ** -0.5); // [B, heads, N, hd]
-  if (lpe) o = add(o, localPosEmbed(p, 'get_v', v, lpe.gh, lpe.gw, lpe.prefix));
-  return linear(p, 'proj', mergeHeads(o), C, C);
+  const [q, k, v] = qkvProjections(p, 'qkv', x, C, C, qkvBias); // each [B, N, C]
+  let o = multiHeadAttention(q, k, v, heads, hd ** -0.5); // [B, N, C]
+  // LPE works on v per head: [B, N, C] -> [B, heads, N, hd], its output merged back to [B, N, C].
+  if (lpe) o = add(o, mergeHeads(localPosEmbed(p, 'get_v', splitHeads(v, heads), lpe.gh, lpe.gw, lpe.prefix)));
+  return linear(p, 'proj', o, C, C);
 }
 
 export class VitModel implements Model<VitConfig> {

@@ -2,7 +2,7 @@
  * Layers shared by every model family, written against `Params` so that the
  * parameter names are the official state-dict names.
  */
-import { type Tensor, add, gelu, layerNorm as lnOp, linear as linOp, matmul, mul, reshape, softmax, swapAxes, transpose } from '../graph/index.ts';
+import { type Tensor, add, attentionFused, gelu, layerNorm as lnOp, linear as linOp, matmul, mul, reshape, slice, softmax, swapAxes, transpose } from '../graph/index.ts';
 import { type Params, ones, truncNormal, zeros } from './params.ts';
 
 /** torch.nn.Linear at `name` (weight [out, in], bias [out]); timm's trunc_normal(0.02) init. */
@@ -44,6 +44,27 @@ export function sdpa(q: Tensor, k: Tensor, v: Tensor, scale: number, bias?: Tens
   let logits = matmul(mul(q, scale), swapAxes(k, -1, -2));
   if (bias) logits = add(logits, bias);
   return matmul(softmax(logits, -1), v);
+}
+
+/**
+ * Multi-head attention on tokens in the hidden layout: q [B, Sq, heads*dk], k [B, Sk, heads*dk],
+ * v [B, Sk, heads*dv] -> [B, Sq, heads*dv], softmax(q_h k_h^T * scale + bias) v_h per head.
+ * Traced as one fused node or as the explicit chain according to `q.graph.attention`
+ * (src/graph/tensor.ts AttentionForm); both compute the same function.
+ */
+export function multiHeadAttention(q: Tensor, k: Tensor, v: Tensor, heads: number, scale: number, bias?: Tensor | null): Tensor {
+  if (q.graph.attention === 'fused') return attentionFused(q, k, v, { heads, scale, bias: bias ?? null });
+  return mergeHeads(sdpa(splitHeads(q, heads), splitHeads(k, heads), splitHeads(v, heads), scale, bias ?? undefined));
+}
+
+/**
+ * q, k, v of a torch `qkv` Linear (weight [3C, C], rows q | k | v) as three products on the row
+ * blocks of its weight, so each comes out contiguous as [..., C] with no slicing of activations.
+ */
+export function qkvProjections(p: Params, name: string, x: Tensor, inF: number, C: number, bias = true): [Tensor, Tensor, Tensor] {
+  const w = p.param(`${name}.weight`, [3 * C, inF], truncNormal(0.02));
+  const b = bias ? p.param(`${name}.bias`, [3 * C], zeros) : null;
+  return [0, 1, 2].map((i) => linOp(x, slice(w, 0, i * C, (i + 1) * C), b ? slice(b, 0, i * C, (i + 1) * C) : null)) as [Tensor, Tensor, Tensor];
 }
 
 /**

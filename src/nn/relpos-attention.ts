@@ -11,7 +11,8 @@
  * `relPosOnGraph` in src/posembed/graph.ts). No mask: callers that pad windows let the padded
  * tokens attend and be attended to, as detectron2 does.
  */
-import { type Tensor, add, fmtShape, linear as linOp, matmul, mul, reshape, slice, softmax, swapAxes, transpose } from '../graph/index.ts';
+import { type Tensor, add, fmtShape, linear as linOp, matmul, reshape, swapAxes, transpose } from '../graph/index.ts';
+import { multiHeadAttention, qkvProjections, splitHeads } from './layers.ts';
 import { relPosOnGraph } from '../posembed/graph.ts';
 import type { Params } from './params.ts';
 import { truncNormal, zeros } from './params.ts';
@@ -37,26 +38,24 @@ export interface RelPosAttentionOutput {
 }
 
 /**
- * Adds the decomposed rel-pos terms to attention logits.
- * `logits [N, h*w, kh*kw]`, `q [N, h, w, d]` (unscaled), `Rh [h, kh, d]`, `Rw [w, kw, d]`.
+ * The decomposed rel-pos terms as an additive logits bias: `q [N, h, w, d]` (unscaled),
+ * `Rh [h, kh, d]`, `Rw [w, kw, d]` -> `[N, h*w, kh*kw]` with
+ * bias[n, (y, x), (ky, kx)] = q[n, y, x] · Rh[y, ky] + q[n, y, x] · Rw[x, kx].
  */
-export function addDecomposedRelPos(logits: Tensor, q: Tensor, Rh: Tensor, Rw: Tensor): Tensor {
+export function decomposedRelPosBias(q: Tensor, Rh: Tensor, Rw: Tensor): Tensor {
   const [N, h, w, d] = q.shape as [number, number, number, number];
   const kh = Rh.shape[1]!;
   const kw = Rw.shape[1]!;
-  if (Rh.shape[0] !== h || Rw.shape[0] !== w || Rh.shape[2] !== d || Rw.shape[2] !== d || logits.shape[2] !== kh * kw) {
-    throw new Error(
-      `addDecomposedRelPos: q ${fmtShape(q.shape)}, Rh ${fmtShape(Rh.shape)}, Rw ${fmtShape(Rw.shape)} and logits ${fmtShape(logits.shape)} do not fit`);
+  if (Rh.shape[0] !== h || Rw.shape[0] !== w || Rh.shape[2] !== d || Rw.shape[2] !== d) {
+    throw new Error(`decomposedRelPosBias: q ${fmtShape(q.shape)}, Rh ${fmtShape(Rh.shape)} and Rw ${fmtShape(Rw.shape)} do not fit`);
   }
   // rel_h[n, y, x, ky] = Σ_c q[n, y, x, c] Rh[y, ky, c]: batch over (n, y) by broadcasting Rh's y.
   const relH = matmul(q, swapAxes(Rh, 1, 2)); // [N, h, w, d] @ [h, d, kh] -> [N, h, w, kh]
   // rel_w[n, y, x, kx] = Σ_c q[n, y, x, c] Rw[x, kx, c]: move x next to n so Rw's x broadcasts.
   const qT = transpose(q, [0, 2, 1, 3]); // [N, w, h, d]
   const relW = transpose(matmul(qT, swapAxes(Rw, 1, 2)), [0, 2, 1, 3]); // [N, w, h, kw] -> [N, h, w, kw]
-  // [N, h, w, kh, kw] + rel_h[..., None] + rel_w[..., None, :]
-  const l5 = reshape(logits, [N, h, w, kh, kw]);
-  const sum = add(add(l5, reshape(relH, [N, h, w, kh, 1])), reshape(relW, [N, h, w, 1, kw]));
-  return reshape(sum, [N, h * w, kh * kw]);
+  // rel_h[..., None] + rel_w[..., None, :]: [N, h, w, kh, kw] -> [N, h*w, kh*kw]
+  return reshape(add(reshape(relH, [N, h, w, kh, 1]), reshape(relW, [N, h, w, 1, kw])), [N, h * w, kh * kw]);
 }
 
 /**
@@ -71,16 +70,10 @@ export function relPosAttention(p: Params, x: Tensor, opts: RelPosAttentionOptio
   const [B, h, w] = x.shape as [number, number, number, number];
   const d = dim / heads;
   const N = h * w;
-  const qkvW = p.param('qkv.weight', [3 * dim, dim], truncNormal(0.02));
-  const qkvB = opts.qkvBias === false ? null : p.param('qkv.bias', [3 * dim], zeros);
-  // [B, h, w, 3C] -> [B, N, 3, heads, d] -> [3, B, heads, N, d]
-  const qkv = transpose(reshape(linOp(x, qkvW, qkvB), [B, N, 3, heads, d]), [2, 0, 3, 1, 4]);
-  const part = (i: number): Tensor => reshape(slice(qkv, 0, i, i + 1), [B * heads, N, d]);
-  const q = part(0);
-  const k = part(1);
-  const v = part(2);
-  let logits = matmul(mul(q, d ** -0.5), swapAxes(k, 1, 2)); // [B*heads, N, N]
+  // q, k, v [B, h, w, C] as three products on the row blocks of detectron2's one `qkv` Linear.
+  const [q, k, v] = qkvProjections(p, 'qkv', x, dim, dim, opts.qkvBias !== false).map((t) => reshape(t, [B, N, dim])) as [Tensor, Tensor, Tensor];
   const out: RelPosAttentionOutput = { out: x };
+  let bias: Tensor | null = null;
   if (opts.relPosInput) {
     const [sh, sw] = opts.relPosInput;
     // detectron2 Attention.__init__: zeros unless rel_pos_zero_init=False (then trunc_normal 0.02).
@@ -88,11 +81,13 @@ export function relPosAttention(p: Params, x: Tensor, opts: RelPosAttentionOptio
     const tableW = p.param('rel_pos_w', [2 * sw - 1, d], zeros, { decay: false });
     out.Rh = relPosOnGraph(tableH, h, h);
     out.Rw = relPosOnGraph(tableW, w, w);
-    logits = addDecomposedRelPos(logits, reshape(q, [B * heads, h, w, d]), out.Rh, out.Rw);
+    // The relative terms need q per head: [B, N, C] -> [B, heads, N, d] -> [B*heads, h, w, d]
+    const qh = reshape(splitHeads(q, heads), [B * heads, h, w, d]);
+    // [B*heads, N, N] -> [B, heads, N, N]: the additive bias of the attention logits
+    bias = reshape(decomposedRelPosBias(qh, out.Rh, out.Rw), [B, heads, N, N]);
   }
-  const o = matmul(softmax(logits, -1), v); // [B*heads, N, d]
-  // [B, heads, h, w, d] -> [B, h, w, heads, d] -> [B, h, w, C]
-  const merged = reshape(transpose(reshape(o, [B, heads, h, w, d]), [0, 2, 3, 1, 4]), [B, h, w, dim]);
+  // [B, N, C] -> [B, h, w, C]
+  const merged = reshape(multiHeadAttention(q, k, v, heads, d ** -0.5, bias), [B, h, w, dim]);
   out.out = linOp(merged, p.param('proj.weight', [dim, dim], truncNormal(0.02)), p.param('proj.bias', [dim], zeros));
   return out;
 }

@@ -79,6 +79,7 @@ export function compileMaeStep(rt: Runtime, model: HieraMaeModel, opts: MaeStepO
   const key = `mae-step-${++maeStepCounter}`;
 
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => {
+    graph.attention = rt.trainingAttention; // forward + backward: the form measured faster to train
     const out = model.forward(new Params(graph), inputs['x']!, { mask: inputs['mask']!, keep: inputs['keep']!, restore: inputs['restore']! });
     const params = names.map((n) => inputs[n]!);
     const grads = grad(out.loss, params);

@@ -139,6 +139,7 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
 
   const numClasses = headClasses(infos);
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => {
+    graph.attention = rt.trainingAttention; // forward + backward: the form measured faster to train
     const p = new Params(graph);
     const perRes: { logits: Tensor; cls: Tensor | undefined }[] = [];
     resolutions.forEach(([H, W], ri) => {

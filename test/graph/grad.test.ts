@@ -199,6 +199,8 @@ test('grad: conv2d with stride/padding/dilation/groups (float32 Conv, float64 im
     { x: [2, 4, 7, 6], w: [4, 2, 2, 3], stride: [2, 1], padding: [0, 1], dilation: [2, 1], groups: 2 },
     { x: [1, 3, 5, 5], w: [3, 1, 3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 3 },
     { x: [1, 2, 4, 6], w: [3, 2, 2, 2], stride: [2, 2], padding: [0, 0], dilation: [1, 1], groups: 1 },
+    // stride 1: dx is one transposed convolution; grouped with several outputs per group, non-square, pad = k - 1
+    { x: [2, 4, 6, 5], w: [6, 2, 3, 2], stride: [1, 1], padding: [2, 0], dilation: [1, 1], groups: 2 },
   ];
   for (const [k, c] of cases.entries()) {
     const x = randNd(c.x, 60 + k);
