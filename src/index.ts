@@ -33,7 +33,7 @@ export { Rng } from './util/rng.ts';
 // COCO evaluation (pycocotools COCOeval) and COCO RLE masks (src/det)
 export { cocoEval, formatSummary, linspace, STATS_NAMES, type CocoEvalParams, type CocoEvalResult, type IouType } from './det/coco-eval.ts';
 export { rleEncode, rleDecode, rleToString, rleFromString, rleArea, rleToBbox, polygonsToRle, annToRle, rleIou, bboxIou } from './det/mask.ts';
-export { precisionRecallRows, prCurveChart, type PrCurveOptions } from './det/pr-curve.ts';
+export { precisionRecallRows, prCurveChart, type PrCurveOptions } from './eval/pr-curve.ts';
 // Detection: FCOS on ViTDet / HieraDet (src/det)
 export { Detector, createDetector, type DetectorSpec, type CreateDetectorOptions, type FcosLossConfig, type NeckConfig } from './det/detector.ts';
 export { type FcosHeadConfig, defaultFcosHead } from './det/fcos.ts';

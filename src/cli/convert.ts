@@ -57,7 +57,8 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
 import { LAST_JSON, saveCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { heatmapGrid } from '../eval/heatmap.ts';
-import { barChart, saveChart, writeFileAtomic } from '../eval/charts.ts';
+import { barChart, saveChart } from '../eval/charts.ts';
+import { writeFileAtomicAsync } from '../util/atomic.ts';
 
 export type PosEmbedConvert = 'interpolate' | 'abswin' | 'tile';
 export const POSEMBED_CONVERTS: readonly PosEmbedConvert[] = ['interpolate', 'abswin', 'tile'];
@@ -482,7 +483,7 @@ export async function writeSimilarityFigures(r: SimilarityReport, out: string, c
     { cols: Math.min(4, n), window: r.window, labels: Array.from({ length: n }, (_, c) => `ch ${c}: sim ${r.perChannel[c]!.toFixed(2)}`) },
   );
   const heat = `${out}-heatmap.png`;
-  await writeFileAtomic(heat, png);
+  await writeFileAtomicAsync(heat, png, { createDir: true });
   const spec = barChart({
     title: `${title}: window similarity per channel (${r.window.join('x')} windows, mean ${r.similarity.toFixed(3)})`,
     x: { field: 'channel', title: 'channel' },

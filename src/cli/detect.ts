@@ -34,7 +34,7 @@ import { DET_SHAPE_CLASSES, type DetShapeClass, SyntheticDetDataset } from '../d
 import { readCocoFolder } from '../det/data/coco-format.ts';
 import { applyPlan, evalPlan } from '../det/data/lsj.ts';
 import { decodeImageFile } from '../det/data/png.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { num, sigintSignal } from './train.ts';
 
 /** `128` -> [128, 128]; `96x160` -> [96, 160] (H x W). */

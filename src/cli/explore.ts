@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exportModelOnnx, loadCheckpointForExport } from '../io/export.ts';
 import { saveSafetensors } from '../io/safetensors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { checkpointConfigOf } from '../models/registry.ts';
 import { CHECKPOINT_FORMAT, LAST_JSON } from '../train/checkpoint.ts';
 

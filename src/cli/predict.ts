@@ -23,7 +23,7 @@ import { centerCropImage } from '../data/transforms.ts';
 import { IMAGE_EXTENSIONS } from '../data/folder.ts';
 import { Runtime } from '../graph/runtime.ts';
 import { predict } from '../eval/sweep.ts';
-import { progress } from '../eval/progress.ts';
+import { progress } from '../util/progress.ts';
 import { type LoadedCheckpoint, type Normalization, loadCheckpointForExport } from '../io/export.ts';
 import { parseSize } from './convert.ts';
 

@@ -7,7 +7,7 @@
  */
 import type { Runtime } from '../graph/runtime.ts';
 import type { Image } from '../data/image.ts';
-import { progress, type ProgressStream } from '../eval/progress.ts';
+import { progress, type ProgressStream } from '../util/progress.ts';
 import { type CocoEvalResult, cocoEval } from './coco-eval.ts';
 import type { Detector } from './detector.ts';
 import { type PredictOptions, predictDetections } from './predict.ts';

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Runtime } from '../graph/runtime.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
-import { progress, type ProgressStream } from '../eval/progress.ts';
+import { progress, type ProgressStream } from '../util/progress.ts';
 import { Rng, hashSeed } from '../util/rng.ts';
 import type { Weights } from '../nn/params.ts';
 import { type TrainState, checkStateMatches, stateFromParams } from '../train/state.ts';

@@ -26,12 +26,10 @@
  * await saveChart(spec, 'out/sweep'); // out/sweep.svg, out/sweep.png
  * ```
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
+import { writeFileAtomicAsync } from '../util/atomic.ts';
 
 /** A Vega-Lite top-level spec, as accepted by `vega-lite`'s compiler. */
 export type ChartSpec = vl.TopLevelSpec;
@@ -350,22 +348,6 @@ export async function svgToPng(svg: string, scale = 2): Promise<Buffer> {
   return sharp(Buffer.from(svg), { density: 72 * scale }).png().toBuffer();
 }
 
-/**
- * Write `data` to `path` via a temp file in the same directory and a rename, so readers
- * never see a half-written file and a crash leaves the previous version intact.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-}
-
 /** Render `spec` and write `<basePath>.svg` and `<basePath>.png`, each atomically. */
 export async function saveChart(
   spec: ChartSpec,
@@ -375,7 +357,7 @@ export async function saveChart(
   const r = await renderChart(spec);
   const svgPath = `${basePath}.svg`;
   const pngPath = `${basePath}.png`;
-  await writeFileAtomic(svgPath, r.svg);
-  await writeFileAtomic(pngPath, await r.png(scale));
+  await writeFileAtomicAsync(svgPath, r.svg, { createDir: true });
+  await writeFileAtomicAsync(pngPath, await r.png(scale), { createDir: true });
   return { svgPath, pngPath };
 }

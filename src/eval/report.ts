@@ -29,7 +29,8 @@ import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { validatePairedData } from './paired.ts';
-import { renderChart, writeFileAtomic, type ChartSpec } from './charts.ts';
+import { renderChart, type ChartSpec } from './charts.ts';
+import { writeFileAtomicAsync } from '../util/atomic.ts';
 import { DETECTION_SECTION, validateDetectionData } from './results-detection.ts';
 
 /** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
@@ -255,18 +256,18 @@ export class Report {
       if (a.chart) {
         const r = await renderChart(a.chart);
         svgs.set(name, r.svg);
-        await writeFileAtomic(join(dir, `${name}.svg`), r.svg);
-        await writeFileAtomic(join(dir, `${name}.png`), await r.png());
+        await writeFileAtomicAsync(join(dir, `${name}.svg`), r.svg, { createDir: true });
+        await writeFileAtomicAsync(join(dir, `${name}.png`), await r.png(), { createDir: true });
         assets.push(join(dir, `${name}.svg`), join(dir, `${name}.png`));
       } else if (a.png) {
-        await writeFileAtomic(join(dir, `${name}.png`), a.png);
+        await writeFileAtomicAsync(join(dir, `${name}.png`), a.png, { createDir: true });
         assets.push(join(dir, `${name}.png`));
       }
     }
     const paths = { md: join(dir, 'report.md'), html: join(dir, 'report.html'), json: join(dir, 'results.json') };
-    await writeFileAtomic(paths.md, renderMarkdown(results));
-    await writeFileAtomic(paths.html, renderHtml(results, svgs, this.pngs()));
-    await writeFileAtomic(paths.json, serializeResults(results));
+    await writeFileAtomicAsync(paths.md, renderMarkdown(results), { createDir: true });
+    await writeFileAtomicAsync(paths.html, renderHtml(results, svgs, this.pngs()), { createDir: true });
+    await writeFileAtomicAsync(paths.json, serializeResults(results), { createDir: true });
     return { ...paths, assets, problems: validateResults(JSON.parse(serializeResults(results))) };
   }
 

@@ -8,7 +8,6 @@ export {
   renderChart,
   saveChart,
   svgToPng,
-  writeFileAtomic,
   type BarChartOptions,
   type ChartSpec,
   type ColorBy,
@@ -62,4 +61,4 @@ export {
   type Progress,
   type ProgressOptions,
   type ProgressStream,
-} from './progress.ts';
+} from '../util/progress.ts';

@@ -35,7 +35,7 @@ import { FASHION_MNIST_CLASS_NAMES } from '../data/fashion-mnist.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
 import { checkpointJsonPath } from '../train/checkpoint.ts';
 import { loadModelCheckpoint } from './read-checkpoint.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { makeBatchDynamic } from './onnx-batch.ts';
 import { weightsToFp16 } from './onnx-fp16.ts';
 import { META, MODEL_FORMAT } from '../../web/src/model-meta.ts';

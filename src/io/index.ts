@@ -1,6 +1,6 @@
 /** Checkpoint file formats: safetensors, torch .pth (restricted, no code execution), key maps. */
 export { CheckpointFormatError, UnsafePickleError } from './errors.ts';
-export { writeFileAtomic, writeFileAtomicAsync } from './atomic.ts';
+export { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.ts';
 export {
   type NamedTensor, type Dtype, DTYPE_ITEMSIZE, MAX_HEADER_BYTES, isDtype, decodeToFloat32,
   type SerializeOptions, readSafetensors, loadSafetensors, serializeSafetensors, saveSafetensors,

@@ -18,7 +18,7 @@
  * other dicts are plain dicts; arrays become lists.
  */
 import { crc32 } from './zip.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { type Dtype, DTYPE_ITEMSIZE, type NamedTensor } from './safetensors.ts';
 
 export type TorchSaveValue = null | boolean | number | string | NamedTensor | TorchSaveValue[] | Map<string, TorchSaveValue>;

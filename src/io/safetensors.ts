@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import { CheckpointFormatError } from './errors.ts';
-import { writeFileAtomic } from './atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 /**
  * A tensor as the checkpoint readers return it: row-major float32 data and its shape. Readers also

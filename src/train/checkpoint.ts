@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { readSafetensors, serializeSafetensors } from '../io/safetensors.ts';
-import { writeFileAtomic } from '../io/atomic.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import type { TrainState } from './state.ts';
 import { checkpointMetadataOf, paramShapesOf } from './checkpoint-spec.ts';
 

@@ -19,7 +19,7 @@ import type { Model } from '../models/types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { Loader, TransformedDataset } from '../data/loader.ts';
 import { compose, horizontalFlip, normalize } from '../data/transforms.ts';
-import { progress, type ProgressStream } from '../eval/progress.ts';
+import { progress, type ProgressStream } from '../util/progress.ts';
 import { Rng, hashSeed } from '../util/rng.ts';
 import { type TrainState, checkStateMatches, initState } from './state.ts';
 import { compileEval, compileTrainStep, blockCount } from './step.ts';

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cocoEval, defaultParams, formatSummary, linspace, pyFixed } from '../../src/det/coco-eval.ts';
 import { polygonsToRle } from '../../src/det/mask.ts';
-import { precisionRecallRows, prCurveChart } from '../../src/det/pr-curve.ts';
+import { precisionRecallRows, prCurveChart } from '../../src/eval/pr-curve.ts';
 import { renderChart } from '../../src/eval/charts.ts';
 import type { CocoAnnotation, CocoDataset, CocoDetection } from '../../src/det/types.ts';
 

@@ -26,9 +26,9 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Image } from '../../data/image.ts';
-import { writeFileAtomic, writeFileAtomicAsync } from '../../io/atomic.ts';
+import { writeFileAtomic, writeFileAtomicAsync } from '../../util/atomic.ts';
 import type { Rng } from '../../util/rng.ts';
-import { progress } from '../../eval/progress.ts';
+import { progress } from '../../util/progress.ts';
 import type { Box, CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoRle, DetDataset, DetObject, DetSample } from '../types.ts';
 import { fromCocoBox, toCocoBox } from '../types.ts';
 import { annToRle, rleDecode, rleEncodeCounts, rleFromString, toCompressed } from '../mask.ts';

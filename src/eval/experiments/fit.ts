@@ -14,7 +14,7 @@ import { type TrainState, initState } from '../../train/state.ts';
 import { compileTrainStep } from '../../train/step.ts';
 import { evaluate } from '../../train/trainer.ts';
 import { Rng, hashSeed } from '../../util/rng.ts';
-import { progress } from '../progress.ts';
+import { progress } from '../../util/progress.ts';
 
 export interface FitOptions {
   steps: number;

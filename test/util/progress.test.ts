@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatEta, formatMetric, progress } from '../../src/eval/progress.ts';
+import { formatEta, formatMetric, progress } from '../../src/util/progress.ts';
 
 function capture(isTTY: boolean): { stream: { write(s: string): boolean; isTTY: boolean }; out: string[] } {
   const out: string[] = [];

@@ -52,8 +52,16 @@ export function writeFileAtomic(target: string, data: Uint8Array | string): void
   fsyncDirSync(path.dirname(target));
 }
 
-/** Async variant of {@link writeFileAtomic}. */
-export async function writeFileAtomicAsync(target: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Async variant of {@link writeFileAtomic}. With `createDir`, the parent directory is created
+ * first (recursively) when missing.
+ */
+export async function writeFileAtomicAsync(
+  target: string,
+  data: Uint8Array | string,
+  opts: { createDir?: boolean } = {},
+): Promise<void> {
+  if (opts.createDir) await fsp.mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   let handle: fsp.FileHandle | undefined;
   try {

@@ -9,8 +9,8 @@
  * const r = cocoEval(gt, dt, 'bbox');
  * await saveChart(prCurveChart(r, 'box PR'), 'runs/x/pr');
  */
-import { type ChartSpec, type Datum, lineChart } from '../eval/charts.ts';
-import type { CocoEvalResult } from './coco-eval.ts';
+import { type ChartSpec, type Datum, lineChart } from './charts.ts';
+import type { CocoEvalResult } from '../det/coco-eval.ts';
 
 export interface PrCurveOptions {
   /** IoU thresholds to draw, each its own curve; null = the mean over all (0.50:0.95). Default [null, 0.5, 0.75]. */
