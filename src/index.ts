@@ -25,7 +25,7 @@ export * as data from './data/index.ts';
 export { compileTrainStep, compileEval } from './train/step.ts';
 export { train, evaluate } from './train/trainer.ts';
 export { multiResLoss } from './train/multires-loss.ts';
-export { saveCheckpoint, loadCheckpoint } from './train/checkpoint.ts';
+export { saveCheckpoint, loadCheckpoint } from './io/train-checkpoint.ts';
 export { sweep, evaluateAccuracy, parseResolutions } from './eval/sweep.ts';
 export { reproduce } from './eval/reproduce.ts';
 export { pairedDifference, pairedVerdict, studentTQuantile, studentTCdf, type PairedResult } from './eval/paired.ts';

@@ -54,7 +54,7 @@ import { ArrayValue, readPth } from '../io/pth.ts';
 import { readNumpyPickle } from '../io/numpy-pickle.ts';
 import type { PyValue } from '../io/pickle.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
-import { LAST_JSON, saveCheckpoint } from '../train/checkpoint.ts';
+import { LAST_JSON, saveCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { heatmapGrid } from '../eval/heatmap.ts';
 import { barChart, saveChart } from '../eval/charts.ts';

@@ -20,7 +20,7 @@ import { createVit, type VitConfig } from '../models/vit.ts';
 import { createHiera, type HieraConfig } from '../models/hiera.ts';
 import { vitdetPresets } from '../models/vitdet.ts';
 import { hieradetPresets } from '../models/hieradet.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
+import { loadCheckpoint } from '../io/train-checkpoint.ts';
 import { type CreateDetectorOptions, type Detector, type DetectorSpec, createDetector } from '../det/detector.ts';
 import { POSEMBED_INITS, RELPOS_PLACEMENTS, type PosEmbedInit, type RelPosPlacement, hieradetFromHiera, vitdetFromVit } from '../det/init.ts';
 import { trainDetector, loadDetector } from '../det/trainer.ts';

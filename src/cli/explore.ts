@@ -28,7 +28,7 @@ import { exportModelOnnx, loadCheckpointForExport } from '../io/export.ts';
 import { saveSafetensors } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { checkpointConfigOf } from '../models/registry.ts';
-import { CHECKPOINT_FORMAT, LAST_JSON } from '../train/checkpoint.ts';
+import { CHECKPOINT_FORMAT, LAST_JSON } from '../io/train-checkpoint.ts';
 
 /** Repository root (this file is src/cli/explore.ts). */
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -12,7 +12,7 @@ import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionM
 import { FolderDataset } from '../data/folder.ts';
 import { modelFromPreset, trainPresetNames } from '../train/models.ts';
 import { type TrainOptions, train } from '../train/trainer.ts';
-import { loadCheckpoint } from '../train/checkpoint.ts';
+import { loadCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
 

@@ -20,7 +20,7 @@ import { Rng, hashSeed } from '../util/rng.ts';
 import type { Weights } from '../nn/params.ts';
 import { type TrainState, checkStateMatches, stateFromParams } from '../train/state.ts';
 import { cosineLr, type CosineSchedule } from '../train/schedule.ts';
-import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from '../train/checkpoint.ts';
+import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
 import { DetLoader } from './data/loader.ts';
 import { type Detector, type DetectorSpec, createDetector } from './detector.ts';
 import { detTrainStep } from './train-step.ts';

@@ -39,7 +39,7 @@ import { PAIRED_RULE, type PairedRowData, comparePaired } from './paired.ts';
 import { globalSizeSection, pairedCellColumns, pairedCells, pairedSummary } from './experiments/abswin-report.ts';
 import { resformerProtocolSection } from './experiments/resformer-report.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
-import { saveCheckpoint } from '../train/checkpoint.ts';
+import { saveCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import type { Model } from '../models/types.ts';
 import { grid } from '../posembed/reference.ts';

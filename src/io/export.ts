@@ -1,14 +1,14 @@
 /**
  * ONNX export of a classifier checkpoint: the model's forward traced at one input size with the
  * parameters as constants (they become ONNX initializers), input normalisation and a softmax
- * folded in, and metadata_props that make the file self-describing (web/src/model-meta.ts).
+ * folded in, and metadata_props that make the file self-describing (src/io/model-meta.ts).
  *
  * Our graphs have static shapes, so a model is exported once per resolution; `exportCheckpoint`
  * writes one file per requested size. The exported model runs in any ONNX Runtime (Node, Python,
  * the browser's onnxruntime-web) with no anyres code.
  *
  * Two checkpoint kinds are read:
- * - training checkpoints (src/train/checkpoint.ts): a run directory or its `last.json`; the model
+ * - training checkpoints (src/io/train-checkpoint.ts): a run directory or its `last.json`; the model
  *   spec, the training resolutions and the dataset come from the JSON, and the images were
  *   normalised with the ImageNet statistics (the trainer's `normalize()`);
  * - safetensors files with official parameter names whose `__metadata__` holds `anyres.config`
@@ -33,12 +33,12 @@ import { modelFromCheckpointConfig } from '../models/registry.ts';
 import { SYNTHETIC_CLASS_NAMES } from '../data/synthetic.ts';
 import { FASHION_MNIST_CLASS_NAMES } from '../data/fashion-mnist.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
-import { checkpointJsonPath } from '../train/checkpoint.ts';
+import { checkpointJsonPath } from './train-checkpoint.ts';
 import { loadModelCheckpoint } from './read-checkpoint.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { makeBatchDynamic } from './onnx-batch.ts';
 import { weightsToFp16 } from './onnx-fp16.ts';
-import { META, MODEL_FORMAT } from '../../web/src/model-meta.ts';
+import { META, MODEL_FORMAT } from './model-meta.ts';
 
 const { onnx } = onnxProto;
 

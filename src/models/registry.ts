@@ -157,7 +157,7 @@ function checkConfig(t: AnyTable, family: string, config: unknown): Record<strin
 /**
  * Rebuilds a model from the JSON a checkpoint stores (a string or the parsed object). Accepted
  * layouts: `{family, config}`, `{family, preset, overrides?}` (the `anyres.config` metadata of
- * src/io/export.ts) and a training checkpoint's `{model: {family, config}}` (src/train/checkpoint.ts).
+ * src/io/export.ts) and a training checkpoint's `{model: {family, config}}` (src/io/train-checkpoint.ts).
  */
 export function modelFromCheckpointConfig(json: string | unknown): Model {
   let v: unknown = json;

@@ -37,7 +37,7 @@ import { createHiera } from '../models/hiera.ts';
 import { type AdamWOptions, adamwStep } from './adamw.ts';
 import { type TrainState, checkStateMatches, initState, stateFromParams } from './state.ts';
 import { cosineLr } from './schedule.ts';
-import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
 
 export interface MaeStepOptions {
   batch: number;

@@ -3,14 +3,10 @@
  * official parameter names, plus the number of optimizer steps taken.
  */
 import { type ForkableRandom, type ParamInfo, initWeights } from '../nn/params.ts';
+import type { TrainState } from '../io/train-checkpoint.ts';
 
-export interface TrainState {
-  params: Map<string, Float32Array>;
-  m: Map<string, Float32Array>;
-  v: Map<string, Float32Array>;
-  /** Optimizer steps taken so far (the next step is step + 1). */
-  step: number;
-}
+// The layout is the checkpoint format's (src/io/train-checkpoint.ts); training builds on it.
+export type { TrainState };
 
 /** Fresh state: parameters from the given values, zero moments, step 0. */
 export function stateFromParams(params: ReadonlyMap<string, Float32Array>): TrainState {

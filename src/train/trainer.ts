@@ -26,7 +26,7 @@ import { compileEval, compileTrainStep, blockCount } from './step.ts';
 import { cosineLr } from './schedule.ts';
 import { layerDecayScales } from './schedule.ts';
 import { type MixupOptions, mixBatch } from './mixup.ts';
-import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
 
 export interface TrainOptions {
   epochs: number;

@@ -11,7 +11,7 @@ import { createHiera } from '../../src/models/hiera.ts';
 import { detectorFromClassifier, parseSize } from '../../src/cli/detect.ts';
 import { initWeights } from '../../src/nn/params.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { saveCheckpoint } from '../../src/io/train-checkpoint.ts';
 import { stateFromParams } from '../../src/train/state.ts';
 import { loadDetector } from '../../src/det/trainer.ts';
 import { SyntheticDetDataset } from '../../src/det/data/synthetic.ts';

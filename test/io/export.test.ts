@@ -13,10 +13,10 @@ import { predict } from '../../src/eval/sweep.ts';
 import { SyntheticDataset, SYNTHETIC_CLASS_NAMES } from '../../src/data/synthetic.ts';
 import { modelFromSpec, type ModelSpec } from '../../src/io/export.ts';
 import { readOnnxSummary } from '../../web/src/onnx-meta.ts';
-import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { saveCheckpoint } from '../../src/io/train-checkpoint.ts';
 import { stateFromParams } from '../../src/train/state.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/transforms.ts';
-import { parseModelMeta } from '../../web/src/model-meta.ts';
+import { parseModelMeta } from '../../src/io/model-meta.ts';
 
 const NORM = { mean: [0.5, 0.4, 0.3], std: [0.25, 0.2, 0.3] };
 

@@ -13,7 +13,7 @@ import { createModel, parseModelSpec } from '../../src/models/registry.ts';
 import { detectSource } from '../../src/io/keymaps.ts';
 import { initWeights } from '../../src/nn/params.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { saveCheckpoint } from '../../src/io/train-checkpoint.ts';
 import { stateFromParams } from '../../src/train/state.ts';
 import { loadModelCheckpoint, readAnyCheckpoint } from '../../src/io/read-checkpoint.ts';
 import { readSafetensors } from '../../src/io/safetensors.ts';

@@ -7,7 +7,7 @@ import { Runtime } from '../../src/graph/index.ts';
 import { createVit } from '../../src/models/vit.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { train, TrainError, type TrainOptions } from '../../src/train/trainer.ts';
-import { loadCheckpoint, CheckpointError } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint, CheckpointError } from '../../src/io/train-checkpoint.ts';
 import { Rng, hashSeed } from '../../src/util/rng.ts';
 
 const rt = new Runtime({ threads: 1 });

@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { registerTrainCommands, parseData } from '../../src/cli/train.ts';
-import { loadCheckpoint } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint } from '../../src/io/train-checkpoint.ts';
 
 function program(): Command {
   const p = new Command();

@@ -9,7 +9,7 @@ import { hieraPresets } from '../../src/models/hiera-config.ts';
 import { createHiera } from '../../src/models/hiera.ts';
 import { type HieraMaeConfig, createHieraMae } from '../../src/models/hiera-mae.ts';
 import { type MaeLogRecord, posEmbedSimilarity, pretrainMae } from '../../src/train/mae.ts';
-import { loadCheckpoint } from '../../src/train/checkpoint.ts';
+import { loadCheckpoint } from '../../src/io/train-checkpoint.ts';
 import { checkStateMatches } from '../../src/train/state.ts';
 
 const rt = new Runtime({ threads: 2 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import onnxProto from 'onnx-proto';
 import { readOnnxSummary } from '../../web/src/onnx-meta.ts';
-import { META, MODEL_FORMAT, parseModelMeta } from '../../web/src/model-meta.ts';
+import { META, MODEL_FORMAT, parseModelMeta } from '../../src/io/model-meta.ts';
 import { parseSafetensors } from '../../web/src/safetensors.ts';
 import { serializeSafetensors, readSafetensors } from '../../src/io/safetensors.ts';
 import { compareAt, fromLearned, tensorToGrid, tiledExample } from '../../web/src/posembed-model.ts';

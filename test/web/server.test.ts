@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type ExploreServer, PathRefused, prepareRun, runManifest, safeSegments, startExploreServer } from '../../src/cli/explore.ts';
-import { saveCheckpoint } from '../../src/train/checkpoint.ts';
+import { saveCheckpoint } from '../../src/io/train-checkpoint.ts';
 import { stateFromParams } from '../../src/train/state.ts';
 import { createModel } from '../../src/models/registry.ts';
 import { initWeights } from '../../src/nn/params.ts';

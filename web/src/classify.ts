@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-web/wasm';
 import ortWasmUrl from 'onnxruntime-web/ort-wasm-simd-threaded.wasm?url';
 import ortMjsUrl from 'onnxruntime-web/ort-wasm-simd-threaded.mjs?url';
 import { byId, fileBytes, h, s } from './dom.ts';
-import { type ModelMeta, parseModelMeta } from './model-meta.ts';
+import { type ModelMeta, parseModelMeta } from '../../src/io/model-meta.ts';
 import { readOnnxSummary } from './onnx-meta.ts';
 import { SAMPLE_SET, fitImage, rgbaToChw, sampleInput, samples, topK } from './preprocess.ts';
 import type { Image } from '../../src/data/image.ts';

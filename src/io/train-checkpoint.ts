@@ -12,10 +12,22 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { readSafetensors, serializeSafetensors } from '../io/safetensors.ts';
+import { readSafetensors, serializeSafetensors } from './safetensors.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import type { TrainState } from './state.ts';
 import { checkpointMetadataOf, paramShapesOf } from './checkpoint-spec.ts';
+
+/**
+ * Training state on the host, as a checkpoint holds it: parameters and AdamW moments as
+ * Float32Arrays keyed by the official parameter names, plus the number of optimizer steps taken.
+ * (src/train/state.ts builds and checks it.)
+ */
+export interface TrainState {
+  params: Map<string, Float32Array>;
+  m: Map<string, Float32Array>;
+  v: Map<string, Float32Array>;
+  /** Optimizer steps taken so far (the next step is step + 1). */
+  step: number;
+}
 
 export const CHECKPOINT_FORMAT = 'anyres-train-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -52,7 +64,7 @@ export class CheckpointError extends Error {
 export function saveCheckpoint(dir: string, state: TrainState, info: Omit<CheckpointInfo, 'format' | 'version' | 'tensors' | 'sha256' | 'savedAt' | 'step'>): string {
   fs.mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  // Real shapes and the model spec make the tensor file readable alone (src/train/checkpoint-spec.ts).
+  // Real shapes and the model spec make the tensor file readable alone (src/io/checkpoint-spec.ts).
   const shapes = paramShapesOf(info.model);
   const shape = (k: string, v: Float32Array): number[] => { const s = shapes.get(k); return s && s.reduce((a, b) => a * b, 1) === v.length ? s : [v.length]; };
   for (const [k, v] of state.params) tensors.set(k, { shape: shape(k, v), data: v });

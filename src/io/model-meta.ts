@@ -1,6 +1,7 @@
 /**
- * The contract between `anyres export` (src/io/export.ts) and the page: the metadata_props an
- * exported classifier carries, so a single dropped .onnx file is self-describing.
+ * The contract between `anyres export` (src/io/export.ts) and the page (web/src/classify.ts
+ * imports it from here: the library never imports the app): the metadata_props an exported
+ * classifier carries, so a single dropped .onnx file is self-describing.
  *
  * An exported model takes `image` `[batch, 3, H, W]` float32 RGB in [0, 1] (any per-channel
  * normalisation the model was trained with is part of the graph) and returns `logits` and
