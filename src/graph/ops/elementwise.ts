@@ -3,8 +3,10 @@
  * Every differentiable op reduces its input gradients back to the input's
  * shape with `sumTo` (the adjoint of broadcasting).
  */
-import { type Attrs, type DType, type Node, type OpDef, Tensor, broadcastShapes, fmtShape, isFloat } from '../tensor.ts';
-import { expandTo, reduceSum, reshape } from './shape.ts';
+import { type Attrs, type DType, type Node, type OpDef, Tensor, broadcastShapes, isFloat } from '../tensor.ts';
+import { expandTo, sumTo } from './core.ts';
+
+export { sumTo } from './core.ts';
 
 export type Operand = Tensor | number;
 
@@ -18,20 +20,6 @@ function pair(op: string, a: Operand, b: Operand): [Tensor, Tensor] {
   const tb = typeof b === 'number' ? lift(b, ta) : b;
   if (ta.dtype !== tb.dtype) throw new Error(`${op}: dtypes differ (${ta.dtype} vs ${tb.dtype}); cast one operand first`);
   return [ta, tb];
-}
-
-/** Sums `g` over broadcast dimensions so that it has `shape` (adjoint of broadcasting). */
-export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const lead = g.rank - shape.length;
-  if (lead < 0) throw new Error(`sumTo: cannot reduce ${fmtShape(g.shape)} to higher-rank ${fmtShape(shape)}`);
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) {
-    if (i < lead) axes.push(i);
-    else if (shape[i - lead] === 1 && g.shape[i] !== 1) axes.push(i);
-  }
-  const s = axes.length ? reduceSum(g, axes, true) : g;
-  return reshape(s, shape);
 }
 
 function binaryOp(name: string, onnx: string, vjp?: OpDef['vjp'], outDtype?: DType): OpDef {

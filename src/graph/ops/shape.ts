@@ -2,40 +2,12 @@
  * Shape ops: reshape, transpose, expand, slice (with steps), concat, pad,
  * tile, gather with constant indices and its adjoint scatter-add.
  */
-import { type Attrs, type OpDef, Tensor, checkShape, fmtShape, normAxis, sameShape } from '../tensor.ts';
-import { reduceSum } from './reduce.ts';
+import { type OpDef, Tensor, fmtShape, normAxis } from '../tensor.ts';
+import { apply1, reduceSum, reshape } from './core.ts';
 
-export { reduceSum } from './reduce.ts';
-
-function apply1(op: OpDef, inputs: Tensor[], attrs: Attrs = {}): Tensor {
-  return inputs[0]!.graph.apply(op, inputs, attrs)[0]!;
-}
+// reshape and expand are in core.ts with reduce-sum (each other's adjoints); re-exported here.
+export { ExpandOp, ReshapeOp, expandTo, reduceSum, reshape } from './core.ts';
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
-// ---------------------------------------------------------------- reshape
-export const ReshapeOp: OpDef = {
-  name: 'reshape',
-  infer: (inputs, attrs) => [{ shape: [...(attrs.shape as number[])], dtype: inputs[0]!.dtype }],
-  lower: (ctx, n) => ctx.emit('Reshape', [ctx.name(n.inputs[0]!), ctx.int64(n.attrs.shape as number[])], [ctx.name(n.outputs[0]!)]),
-  vjp: (n, gs) => [reshape(gs[0]!, n.inputs[0]!.shape)],
-};
-
-/** Reshape; one dim may be -1. Shapes in the error name both sides. */
-export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const s = [...shape];
-  const neg1 = s.indexOf(-1);
-  if (neg1 >= 0) {
-    const known = prod(s.filter((_, i) => i !== neg1));
-    if (known === 0 || x.size % known !== 0) throw new Error(`reshape: cannot infer -1 reshaping ${fmtShape(x.shape)} to ${fmtShape(shape)}`);
-    s[neg1] = x.size / known;
-  }
-  checkShape('reshape', s);
-  if (prod(s) !== x.size) throw new Error(`reshape: ${fmtShape(x.shape)} (${x.size} elements) cannot become ${fmtShape(shape)} (${prod(s)})`);
-  if (sameShape(s, x.shape)) return x;
-  // reshape∘reshape = one reshape (the intermediate node stays in the graph only if used elsewhere).
-  if (x.node?.op === ReshapeOp) return reshape(x.node.inputs[0]!, s);
-  return apply1(ReshapeOp, [x], { shape: s });
-}
 
 // ---------------------------------------------------------------- transpose
 export const TransposeOp: OpDef = {
@@ -78,32 +50,6 @@ export function swapAxes(x: Tensor, a: number, b: number): Tensor {
   return transpose(x, perm);
 }
 
-// ---------------------------------------------------------------- expand
-export const ExpandOp: OpDef = {
-  name: 'expand',
-  infer: (inputs, attrs) => [{ shape: [...(attrs.shape as number[])], dtype: inputs[0]!.dtype }],
-  lower: (ctx, n) => ctx.emit('Expand', [ctx.name(n.inputs[0]!), ctx.int64(n.attrs.shape as number[])], [ctx.name(n.outputs[0]!)]),
-  vjp: (n, gs) => [sumToShape(gs[0]!, n.inputs[0]!.shape)],
-};
-
-function sumToShape(g: Tensor, shape: readonly number[]): Tensor {
-  const lead = g.rank - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  return reshape(axes.length ? reduceSum(g, axes, true) : g, shape);
-}
-
-/** Broadcasts x to `shape` (numpy rules). */
-export function expandTo(x: Tensor, shape: readonly number[]): Tensor {
-  if (sameShape(x.shape, shape)) return x;
-  const lead = shape.length - x.rank;
-  if (lead < 0 || x.shape.some((d, i) => d !== 1 && d !== shape[lead + i])) {
-    throw new Error(`expand: ${fmtShape(x.shape)} cannot broadcast to ${fmtShape(shape)}`);
-  }
-  return apply1(ExpandOp, [x], { shape: [...shape] });
-}
-
-// ---------------------------------------------------------------- slice
 export interface SliceSpec {
   axes: number[];
   starts: number[];
