@@ -26,7 +26,7 @@
  * ```
  */
 import { cpus, totalmem } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { validatePairedData } from './paired.ts';
 import { renderChart, type ChartSpec } from './charts.ts';
@@ -130,6 +130,8 @@ function describeMachine(): string {
 }
 
 export interface ReportOptions {
+  /** The command line that produced the report, as the caller (the CLI) knows it; the library
+   * does not read process.argv. Default '(not given)'. */
   command?: string;
   seeds?: number[];
   extra?: Record<string, string>;
@@ -152,7 +154,7 @@ export class Report {
     this.now = opts.now ?? Date.now;
     this.startMs = this.now();
     this.info = {
-      command: opts.command ?? [basename(process.argv[1] ?? 'node'), ...process.argv.slice(2)].join(' '),
+      command: opts.command ?? '(not given)',
       seeds: opts.seeds ?? [],
       wallTimeS: 0,
       machine: describeMachine(),
