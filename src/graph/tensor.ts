@@ -203,8 +203,9 @@ export function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-export function fmtShape(s: readonly number[]): string {
-  return `[${s.join(',')}]`;
+/** A shape for messages: `[2,3]`, or `[2, 3]` with `sep: ', '` (the one shape formatter). */
+export function fmtShape(s: readonly number[], sep = ','): string {
+  return `[${s.join(sep)}]`;
 }
 
 /** numpy broadcasting of two shapes, or an error naming the op and both shapes. */

@@ -29,6 +29,7 @@
  */
 import * as fs from 'node:fs';
 import { Rng } from '../util/rng.ts';
+import { fmtShape } from '../graph/tensor.ts';
 import { initParam, type Weights } from '../nn/params.ts';
 import type { Model } from '../models/types.ts';
 import type { VitConfig } from '../models/vit.ts';
@@ -179,7 +180,7 @@ export function loadWeightsFor(model: Model, path: string, opts: LoadOptions = {
   return loadWeightsFromTensors(model, tensors, opts, metadata, path);
 }
 
-const fmt = (s: readonly number[]): string => `[${s.join(', ')}]`;
+const fmt = (s: readonly number[]): string => fmtShape(s, ', ');
 
 /** Detect, rename, convert position embeddings and match against the model (see the file comment). */
 export function loadWeightsFromTensors(

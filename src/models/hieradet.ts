@@ -22,7 +22,7 @@ import { type ParamInfo, Params, collectParams, truncNormal, zeros } from '../nn
 import { dropPath, layerNorm, linear, multiHeadAttention, qkvProjections } from '../nn/layers.ts';
 import { windowPartition, windowUnpartition } from '../nn/window.ts';
 import { absWin } from '../posembed/graph.ts';
-import { absWinEmbed, type AbsWinOptions } from '../posembed/abswin.ts';
+import { recursiveAbsWinWindow } from '../posembed/abswin.ts';
 import type { Grid } from '../posembed/reference.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
@@ -304,8 +304,8 @@ export interface RecursiveAbsWinInitOutput {
  * The paper's recursive absolute win (Bolya et al. 2024, Sec. 5): evaluate the pretrained abs-win
  * embedding (`interpolate(global) + tile(window)`) at the pretrained grid and use the result as the
  * WINDOW embedding of the detection backbone, tiled over the (larger) detection grid; a new coarse
- * global embedding, zero-initialised, learns what varies across the image. Pure TS (float64) via
- * `absWinEmbed` of src/posembed/abswin.ts.
+ * global embedding, zero-initialised, learns what varies across the image. An adapter to the
+ * backbone's parameter layout over `recursiveAbsWinWindow` of src/posembed/abswin.ts (float64).
  *
  * The pretrained grid should be a multiple of the stage-1 attention window (56 = 7 · 8) so that every
  * tile stays aligned with the windows.
@@ -327,8 +327,7 @@ export function recursiveAbsWinInit(pre: RecursiveAbsWinInitInput, newGlobalHW: 
   }
   const g: Grid = { data: Float64Array.from(pre.posEmbed), C, H: gh, W: gw };
   const w: Grid = { data: Float64Array.from(pre.posEmbedWindow), C, H: wh, W: ww };
-  const opts: AbsWinOptions = { cropRule: 'paper', globalMode: pre.globalMode ?? 'bicubic' };
-  const inner = absWinEmbed(g, w, ph, pw, opts); // [C, ph, pw]
+  const inner = recursiveAbsWinWindow({ global: g, window: w, gridHW: [ph, pw], globalMode: pre.globalMode ?? 'bicubic' }); // [C, ph, pw]
   const [nh, nw] = newGlobalHW;
   return {
     posEmbedWindow: { data: Float32Array.from(inner.data), shape: [1, C, ph, pw] },

@@ -38,9 +38,5 @@ export interface Model<C = unknown> {
   paramInfos(): Map<string, ParamInfo>;
 }
 
-/** Nearest valid sizes for an error message: multiples of `step` around `v` that are >= minimum. */
-export function nearestMultiples(v: number, step: number, minimum = step): [number, number] {
-  const lo = Math.max(minimum, Math.floor(v / step) * step);
-  const hi = Math.max(minimum, Math.ceil(v / step) * step);
-  return [lo, hi === lo ? lo + step : hi];
-}
+// The size helper is in src/util/sizes.ts (shared with src/posembed/abswin.ts); re-exported for the models.
+export { nearestMultiples } from '../util/sizes.ts';

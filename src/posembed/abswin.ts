@@ -12,6 +12,7 @@
  */
 import { resampleMatrix, applySeparable, resample2d, transposeMatrix, type ResampleMode, type ResampleMatrix } from './resample.ts';
 import { tileCrop, tileCropAdjoint, type Grid } from './reference.ts';
+import { nearestMultiplesText } from '../util/sizes.ts';
 
 export interface AbsWinOptions {
   /** Resize of the global embedding. Default 'bicubic' (sam2 / hieradet). */
@@ -21,11 +22,6 @@ export interface AbsWinOptions {
    * which rejects grids that are not multiples of the window.
    */
   cropRule?: 'paper' | 'official';
-}
-
-function nearestMultiples(n: number, m: number): string {
-  const lo = Math.floor(n / m) * m;
-  return lo === n ? `${n}` : `${lo > 0 ? `${lo} or ` : ''}${lo + m}`;
 }
 
 /**
@@ -46,7 +42,7 @@ export function absWinEmbed(global: Grid, window: Grid, H: number, W: number, op
   if ((opts.cropRule ?? 'paper') === 'official' && (H % window.H !== 0 || W % window.W !== 0)) {
     throw new Error(
       `absWinEmbed(official sam2 rule): grid ${H}x${W} is not a multiple of the window ${window.H}x${window.W} ` +
-      `(sam2 raises here); use ${nearestMultiples(H, window.H)} x ${nearestMultiples(W, window.W)}, or cropRule 'paper'`);
+      `(sam2 raises here); use ${nearestMultiplesText(H, window.H)} x ${nearestMultiplesText(W, window.W)}, or cropRule 'paper'`);
   }
   const C = global.C;
   const g = resample2d(global.data, C, global.H, global.W, H, W, opts.globalMode ?? 'bicubic');
@@ -83,6 +79,18 @@ export interface RecursiveAbsWinInner {
 }
 
 /**
+ * The window embedding of recursive absolute win: the pretrained embedding
+ * (`resize(global) + tile(window)`) evaluated at the pretrained model's own grid `[C, ih, iw]`
+ * (paper crop rule). The one implementation; src/models/hieradet.ts `recursiveAbsWinInit` uses it.
+ */
+export function recursiveAbsWinWindow(inner: RecursiveAbsWinInner): Grid {
+  const [ih, iw] = inner.gridHW;
+  const innerOpts: AbsWinOptions = { cropRule: 'paper' };
+  if (inner.globalMode !== undefined) innerOpts.globalMode = inner.globalMode;
+  return absWinEmbed(inner.global, inner.window, ih, iw, innerOpts);
+}
+
+/**
  * Recursive absolute win for detection (Bolya et al. 2024, Sec. 5 / Tab. 6): the pretrained
  * embedding, evaluated at the pretrained model's own grid, is used as the *window* embedding of the
  * bigger model, tiled over the detection grid; a new (coarse) global embedding is interpolated on
@@ -97,10 +105,7 @@ export interface RecursiveAbsWinInner {
 export function recursiveAbsWin(
   inner: RecursiveAbsWinInner, outerGlobal: Grid | null, H: number, W: number, opts: AbsWinOptions = {},
 ): { embed: Grid; window: Grid } {
-  const [ih, iw] = inner.gridHW;
-  const innerOpts: AbsWinOptions = { cropRule: 'paper' };
-  if (inner.globalMode !== undefined) innerOpts.globalMode = inner.globalMode;
-  const window = absWinEmbed(inner.global, inner.window, ih, iw, innerOpts);
+  const window = recursiveAbsWinWindow(inner);
   const C = window.C;
   const outer = outerGlobal ?? { data: new Float64Array(C), C, H: 1, W: 1 };
   if (outer.C !== C) throw new Error(`recursiveAbsWin: outer global has ${outer.C} channels, the pretrained embedding ${C}`);

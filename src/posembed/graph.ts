@@ -50,11 +50,12 @@ export function gridToTokens(g: Tensor): Tensor {
 }
 
 /**
- * timm `resample_abs_pos_embed`: a learned `[1, prefix + h*w, C]` embedding resized to
- * `newSize`, prefix (class) tokens kept as they are. timm returns early only when the
+ * timm `resample_abs_pos_embed` traced on the graph (differentiable; the host version is
+ * `resampleAbsPosEmbed` of src/posembed/resample.ts): a learned `[1, prefix + h*w, C]` embedding
+ * resized to `newSize`, prefix (class) tokens kept as they are. timm returns early only when the
  * token count matches AND the new grid is square (README of the fixtures).
  */
-export function resampleAbsPosEmbed(
+export function resampleAbsPosEmbedOnGraph(
   pos: Tensor,
   newSize: [number, number],
   oldSize: [number, number],
@@ -64,7 +65,7 @@ export function resampleAbsPosEmbed(
   const [, L] = pos.shape as [number, number, number];
   const [H, W] = newSize;
   if (L - numPrefixTokens !== oldSize[0] * oldSize[1]) {
-    throw new Error(`resampleAbsPosEmbed: ${L - numPrefixTokens} grid tokens do not form the old grid ${oldSize[0]}x${oldSize[1]}`);
+    throw new Error(`resampleAbsPosEmbedOnGraph: ${L - numPrefixTokens} grid tokens do not form the old grid ${oldSize[0]}x${oldSize[1]}`);
   }
   if (H * W + numPrefixTokens === L && H === W) return pos;
   const prefix = numPrefixTokens ? slice(pos, 1, 0, numPrefixTokens) : null;

@@ -10,7 +10,7 @@ export {
   type ResampleMatrix, type ResampleMode, type ResampleOptions, type TimmInterpolation, type TimmResampleOptions,
 } from './resample.ts';
 export {
-  absWinEmbed, absWinEmbedGrad, recursiveAbsWin, absWinFromLearned,
+  absWinEmbed, absWinEmbedGrad, recursiveAbsWin, recursiveAbsWinWindow, absWinFromLearned,
   type AbsWinOptions, type RecursiveAbsWinInner, type FromLearnedOptions,
 } from './abswin.ts';
 export { resformerSincos, sincos2dTokens, type ResformerSincosOptions, type SincosLayout } from './sincos.ts';
