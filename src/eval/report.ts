@@ -33,11 +33,9 @@ import { renderChart, type ChartSpec } from './charts.ts';
 import { writeFileAtomicAsync } from '../util/atomic.ts';
 import { DETECTION_SECTION, validateDetectionData } from './results-detection.ts';
 
-/** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
-export interface MeanSpread {
-  mean: number;
-  spread: number;
-}
+// MeanSpread (a seed aggregate) is defined in verdict.ts, below the sections that use it.
+import type { MeanSpread } from './verdict.ts';
+export type { MeanSpread };
 
 export type CellValue = number | string | null | MeanSpread;
 

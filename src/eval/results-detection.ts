@@ -3,7 +3,7 @@
  * check: `validateResults` (src/eval/report.ts) runs `validateDetectionData` whenever the key is
  * present, so CI refuses a detection section with missing variants, seeds or out-of-range AP.
  */
-import type { MeanSpread } from './report.ts';
+import type { MeanSpread } from './verdict.ts';
 
 export interface DetectionVariantData {
   /** 'vitdet' | 'hieradet' | 'control'. */

@@ -2,7 +2,11 @@
  * The one verdict rule of the main job (`anyres reproduce`): every comparison of two settings over
  * seeds is decided the same way, by `verdictOf` on their means and seed standard deviations.
  */
-import type { MeanSpread } from './report.ts';
+/** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
+export interface MeanSpread {
+  mean: number;
+  spread: number;
+}
 
 /** Mean and sample standard deviation (n − 1) of `xs`; spread 0 for one value. */
 export function meanStd(xs: readonly number[]): MeanSpread {
