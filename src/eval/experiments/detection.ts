@@ -392,6 +392,11 @@ export function detectionPlan(quick: boolean, seeds?: number[]): DetectionExperi
   //   (seed 100), +0.4 (101, other sizes) and -0.6 (102): every probed run trained (AP 3-13, no
   //   seed stuck), but the spread is about 1 AP paired and 2-3 AP unpaired, so a 1-2 AP effect is
   //   at the edge of what two or three seeds resolve. The report states the spread it measures.
+  // - Open problem, seen in the first default-plan run (seed 0, after these probes): the random-init
+  //   control reached 11.6 AP while every pretrained variant stayed at 3.1-4.5 (ViT pretrained to
+  //   31% top-1). The short 32 px classification pretraining is a worse start than random weights
+  //   for this detector, so the variants' differences are measured on under-trained detectors.
+  //   Next to try: longer/better pretraining (or MAE), a lower backbone lr (layer decay), more steps.
   // - Two seeds, not three: each detector costs about 40 s unloaded (300 steps of 8 at 128 px +
   //   evaluation), eight per seed plus two pretrainings; two seeds keep the section near the
   //   12-15 minutes it has in the default run. The spread this gives is stated in the report.
