@@ -11,7 +11,7 @@ import { SyntheticDataset } from '../data/synthetic.ts';
 import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionMnistAvailable } from '../data/fashion-mnist.ts';
 import { FolderDataset } from '../data/folder.ts';
 import { modelFromPreset, trainPresetNames } from '../train/models.ts';
-import { type TrainOptions, train } from '../train/trainer.ts';
+import { type TrainOptions, type ValResult, train } from '../train/trainer.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
@@ -87,6 +87,16 @@ interface CommonFlags {
   valSize?: string;
   alpha?: string;
   layerDecay?: string;
+  ema?: string;
+  emaWarmup: boolean;
+}
+
+/** `--ema <decay>` (+ `--no-ema-warmup`) -> the trainer's EMA options (timm ModelEmaV3). */
+function emaOption(f: Pick<CommonFlags, 'ema' | 'emaWarmup'>): TrainOptions['ema'] {
+  if (f.ema === undefined) return undefined;
+  const decay = Number(f.ema);
+  if (!(decay >= 0 && decay < 1)) throw new Error(`--ema '${f.ema}' must be a decay in [0, 1), e.g. 0.999 (timm's default is 0.9998)`);
+  return { decay, warmup: f.emaWarmup };
 }
 
 function commonOptions(f: CommonFlags, resolutions: number[]): TrainOptions {
@@ -112,6 +122,7 @@ function commonOptions(f: CommonFlags, resolutions: number[]): TrainOptions {
     checkpointEverySteps: num('--ckpt-every', f.ckptEvery, 0),
     multiresAlpha: num('--alpha', f.alpha, 0),
     layerDecay: num('--layer-decay', f.layerDecay, 0),
+    ema: emaOption(f),
   };
 }
 
@@ -135,6 +146,8 @@ function addCommon(cmd: Command): Command {
     .option('--train-size <n>', 'synthetic training set size')
     .option('--val-size <n>', 'synthetic validation set size')
     .option('--layer-decay <x>', 'layer-wise lr decay (e.g. 0.65 for fine-tuning)')
+    .option('--ema <decay>', 'keep an EMA of the weights (timm ModelEmaV3), validated beside them and saved in the checkpoint (as ema.<name>)')
+    .option('--no-ema-warmup', "EMA: use the decay from the second update on instead of timm's warm-up 1-(1+s)^(-2/3)")
     .requiredOption('--out <dir>', 'run directory (checkpoints, log.jsonl)');
 }
 
@@ -151,8 +164,10 @@ function sigintSignal(): { signal: AbortSignal; dispose: () => void } {
 }
 
 function report(out: string, r: Awaited<ReturnType<typeof train>>): void {
-  const val = r.val.map((v) => `${v.res}px ${(100 * v.accuracy).toFixed(2)}%`).join(', ');
-  console.log(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps; last loss ${r.lastLoss.toFixed(4)}${val ? `; val ${val}` : ''}; checkpoint ${r.checkpoint || path.join(out, 'last.json')}`);
+  const fmt = (xs: ValResult[]): string => xs.map((v) => `${v.res}px ${(100 * v.accuracy).toFixed(2)}%`).join(', ');
+  const val = fmt(r.val);
+  const ema = r.valEma ? `; EMA val ${fmt(r.valEma)}` : '';
+  console.log(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps; last loss ${r.lastLoss.toFixed(4)}${val ? `; val ${val}` : ''}${ema}; checkpoint ${r.checkpoint || path.join(out, 'last.json')}`);
 }
 
 export function registerTrainCommands(program: Command): void {
