@@ -37,7 +37,8 @@ export function modelFromPreset(name: string, overrides: { numClasses?: number; 
     }
     if (overrides.numClasses !== undefined) o.numClasses = overrides.numClasses;
     if (overrides.res !== undefined) o.inputSize = [overrides.res, overrides.res];
-    if (overrides.dropPathRate) throw new Error(`model '${name}': drop path is not supported for Hiera here; use --drop-path 0`);
+    // hiera.py: drop_path_rate, linear over the blocks (the same rule as the trainer's masks).
+    if (overrides.dropPathRate !== undefined) o.dropPathRate = overrides.dropPathRate;
     return createHiera(name, o);
   }
   throw new Error(`unknown model preset '${name}'; valid presets: ${trainPresetNames().join(', ')}`);

@@ -91,6 +91,25 @@ export function dropPathRates(maxRate: number, depth: number): number[] {
   return Array.from({ length: depth }, (_, i) => (depth > 1 ? (maxRate * i) / (depth - 1) : maxRate));
 }
 
+/**
+ * Drop-path keep masks of one forward pass, drawn from the seeded generator: for each block with
+ * rate > 0 and each of its two branches (attention, MLP: timm/sam2 draw them independently), one
+ * Bernoulli(1 − rate) per sample, block-major then branch. Blocks with rate 0 get `undefined`
+ * (no draw). Index 2·block + branch, the per-branch layout every model's forward takes.
+ */
+export function drawDropPathMasks(rng: Rng, rates: readonly number[], batch: number): (Float32Array | undefined)[] {
+  const out: (Float32Array | undefined)[] = [];
+  for (const rate of rates) {
+    for (let br = 0; br < 2; br++) {
+      if (rate <= 0) { out.push(undefined); continue; }
+      const mask = new Float32Array(batch);
+      for (let b = 0; b < batch; b++) mask[b] = rng.next() < 1 - rate ? 1 : 0;
+      out.push(mask);
+    }
+  }
+  return out;
+}
+
 /** Resolutions of the options as [H, W] pairs, descending, each checked against the model. */
 export function stepResolutions(model: Model, opts: Pick<TrainStepOptions, 'res' | 'resolutions'>): [number, number][] {
   let rs: [number, number][];
@@ -236,13 +255,8 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
         if (!batch.rng) throw new Error('TrainStep.run: drop path is on; pass the seeded rng that draws the masks');
         // Masks are drawn resolution-major, then block, then branch, one Bernoulli(keep) per sample.
         resolutions.forEach((_, ri) =>
-          dropRates.forEach((rate, bi) => {
-            if (rate <= 0) return;
-            for (const br of [0, 1]) {
-              const mask = new Float32Array(B);
-              for (let b = 0; b < B; b++) mask[b] = batch.rng!.next() < 1 - rate ? 1 : 0;
-              feeds[`dp.${ri}.${bi}.${br}`] = host(mask, [B, 1, 1]);
-            }
+          drawDropPathMasks(batch.rng!, dropRates, B).forEach((mask, i) => {
+            if (mask) feeds[`dp.${ri}.${i >> 1}.${i & 1}`] = host(mask, [B, 1, 1]);
           }),
         );
       }
