@@ -15,6 +15,9 @@ import { type TrainOptions, type ValResult, train } from '../train/trainer.ts';
 import { loadCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
+import { checkpointConfigOf, createModel } from '../models/registry.ts';
+import { saveSafetensors } from '../io/safetensors.ts';
+import { parseSize } from './convert.ts';
 
 export interface DataSplits {
   train: Dataset;
@@ -213,13 +216,39 @@ export function registerTrainCommands(program: Command): void {
       .description('fine-tune a checkpoint at a new resolution, converting its position embedding')
       .requiredOption('--from <ckpt>', 'run directory or last.json of a training run')
       .requiredOption('--res <n>', 'new resolution')
-      .option('--posembed-convert <strategy>', `position-embedding conversion: ${POSEMBED_CONVERSIONS.join('|')}`, 'interpolate')
+      .option('--posembed-convert <strategy>', `position-embedding conversion: ${POSEMBED_CONVERSIONS.join('|')} (the same code as 'anyres convert')`, 'interpolate')
+      .option('--target <preset>', 'tile: the ViTDet preset the ViT becomes')
+      .option('--global-size <size>', 'abswin: grid of the global embedding (N or HxW; default the config, 7x7 for the Hiera presets)')
+      .option('--iterations <n>', 'abswin: least-squares refinements of the split (default 200)')
       .option('--data <spec>', 'data spec (default: the one the checkpoint was trained on)'),
-  ).action(async (f: CommonFlags & { from: string; res: string; posembedConvert: string; data?: string }) => {
+  ).action(async (f: CommonFlags & { from: string; res: string; posembedConvert: string; target?: string; globalSize?: string; iterations?: string; data?: string }) => {
     const ck = loadCheckpoint(f.from);
     const [res] = ints('--res', f.res);
     const strategy = f.posembedConvert as PosEmbedConversion;
-    const { model, params } = convertForResolution(ck.info.model.family, ck.info.model.config, ck.state.params, res!, strategy);
+    if (!POSEMBED_CONVERSIONS.includes(strategy)) throw new Error(`finetune: --posembed-convert '${f.posembedConvert}' is not one of ${POSEMBED_CONVERSIONS.join(', ')}`);
+    const conv = convertForResolution(ck.info.model.family, ck.info.model.config, ck.state.params, res!, strategy, {
+      ...(f.target !== undefined ? { target: f.target } : {}),
+      ...(f.globalSize !== undefined ? { globalSize: parseSize(f.globalSize, '--global-size') } : {}),
+      ...(f.iterations !== undefined ? { iterations: num('--iterations', f.iterations, 1)! } : {}),
+    });
+    for (const n of conv.notes) console.log(`finetune: ${n}`);
+    if (!conv.classifier) {
+      // ViT -> ViTDet: a detection backbone has no classification head to fine-tune here.
+      fs.mkdirSync(f.out, { recursive: true });
+      const file = path.join(f.out, `${conv.model.family}.safetensors`);
+      const infos = conv.model.paramInfos();
+      saveSafetensors(file, new Map([...conv.params].map(([k, v]) => [k, { shape: [...infos.get(k)!.shape], data: v }])), {
+        'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
+        'anyres.converted_from': path.resolve(f.from),
+        'anyres.posembed_convert': strategy,
+      });
+      console.log(`finetune: ${conv.model.family} is a detection backbone without a classification head, so there is nothing to fine-tune on '${f.data ?? 'the classification data'}'; wrote the converted backbone to ${file} (${conv.params.size} tensors, anyres.config metadata) for a detection head`);
+      return;
+    }
+    const dropPath = num('--drop-path', f.dropPath, 0);
+    // The converted model keeps the source's drop-path rate; the run's --drop-path decides it here.
+    const model = dropPath !== undefined ? createModel({ family: conv.model.family, config: { ...(conv.model.config as object), dropPathRate: dropPath } }) : conv.model;
+    const params = conv.params;
     const seed = num('--seed', f.seed)!;
     const spec = f.data ?? (typeof ck.info.run['data'] === 'string' ? (ck.info.run['data'] as string) : 'synthetic');
     const data = parseData(spec, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
