@@ -11,6 +11,7 @@ import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
+import { registerEvalCommand } from './eval.ts';
 
 const program = new Command();
 program
@@ -28,6 +29,7 @@ registerModelsCommand(program);
 registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
+registerEvalCommand(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;
