@@ -32,7 +32,8 @@ import { writeFileAtomic } from '../io/atomic.ts';
 import { lineChart, saveChart } from '../eval/charts.ts';
 import { progress } from '../eval/progress.ts';
 import { parseResolutions } from '../eval/sweep.ts';
-import { parseData } from './train.ts';
+import { clipFramesOf, parseData } from './train.ts';
+import { SyntheticClipDataset } from '../data/clips.ts';
 import { sourceModelOf } from './convert.ts';
 
 export type EvalTask = 'classification' | 'detection';
@@ -175,6 +176,8 @@ export interface EvalReport {
 /** The validation data of a spec in a view (only data rendered from scene descriptions has a canvas view). */
 export function evalData(spec: string, view: EvalView, baseRes: number, o: { seed: number; valSize?: number }): Dataset {
   if (spec === 'synthetic') return new SyntheticDataset({ seed: o.seed, split: 'val', size: o.valSize ?? 1000, mode: view, baseRes });
+  const frames = clipFramesOf(spec);
+  if (frames !== undefined) return new SyntheticClipDataset({ seed: o.seed, split: 'val', size: o.valSize ?? 400, frames, mode: view, baseRes });
   if (view === 'canvas') throw new Error(`eval --view canvas: data '${spec}' has one field of view; canvas needs data rendered from scene descriptions (--data synthetic), or use --view zoom`);
   const d = parseData(spec, { seed: o.seed, ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) });
   if (!d.val) throw new Error(`eval: data '${spec}' has no validation split (for a folder: <root>/val/<class>/...)`);
@@ -230,7 +233,7 @@ export function registerEvalCommand(program: Command): void {
     .requiredOption('--checkpoint <path>', 'a training run directory (or its last.json), or a .safetensors/.pth file')
     .requiredOption('--res <list>', "test resolutions: '32,48,64,96' or a range '32:128:16'")
     .option('--view <view>', 'zoom (the same scene larger) | canvas (same object size, larger field)', 'zoom')
-    .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:<path> (default: what the run was trained on)')
+    .option('--data <spec>', 'synthetic | synthetic-clips[:frames] | fashion-mnist[:dir] | folder:<path> (default: what the run was trained on)')
     .option('--base-res <n>', "canvas view: the resolution whose object size is kept (default: the checkpoint's size)")
     .option('--model <preset|json>', 'for a weights file without anyres.config metadata')
     .option('--ema', "evaluate the EMA weights a run kept (train --ema)")

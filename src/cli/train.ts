@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { Runtime } from '../graph/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { SyntheticDataset } from '../data/synthetic.ts';
+import { SyntheticClipDataset } from '../data/clips.ts';
 import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionMnistAvailable } from '../data/fashion-mnist.ts';
 import { FolderDataset } from '../data/folder.ts';
 import { modelFromPreset, trainPresetNames } from '../train/models.ts';
@@ -25,11 +26,32 @@ export interface DataSplits {
   spec: string;
 }
 
+/** Default frames of `synthetic-clips` without `:T`. */
+export const DEFAULT_CLIP_FRAMES = 8;
+
+/** The frame count of a 'synthetic-clips[:T]' spec, or undefined for other specs. */
+export function clipFramesOf(spec: string): number | undefined {
+  if (spec !== 'synthetic-clips' && !spec.startsWith('synthetic-clips:')) return undefined;
+  if (spec === 'synthetic-clips') return DEFAULT_CLIP_FRAMES;
+  const t = Number(spec.slice('synthetic-clips:'.length));
+  if (!Number.isInteger(t) || t < 1) throw new Error(`--data ${spec}: the frame count after 'synthetic-clips:' must be a positive integer (e.g. synthetic-clips:8)`);
+  return t;
+}
+
 /**
- * Datasets from a spec: 'synthetic', 'fashion-mnist[:dir]', 'folder:<root>' (root/train and
- * root/val when present, else root as the training set).
+ * Datasets from a spec: 'synthetic', 'synthetic-clips[:T]' (moving objects, T frames, default 8,
+ * src/data/clips.ts), 'fashion-mnist[:dir]', 'folder:<root>' (root/train and root/val when
+ * present, else root as the training set).
  */
 export function parseData(spec: string, opts: { seed: number; trainSize?: number; valSize?: number } = { seed: 0 }): DataSplits {
+  const frames = clipFramesOf(spec);
+  if (frames !== undefined) {
+    return {
+      spec,
+      train: new SyntheticClipDataset({ seed: opts.seed, split: 'train', size: opts.trainSize ?? 2000, frames }),
+      val: new SyntheticClipDataset({ seed: opts.seed, split: 'val', size: opts.valSize ?? 400, frames }),
+    };
+  }
   if (spec === 'synthetic') {
     return {
       spec,
@@ -53,7 +75,7 @@ export function parseData(spec: string, opts: { seed: number; trainSize?: number
     const val = valRoot ? new FolderDataset({ root: valRoot }) : undefined;
     return { spec, train: tr, val: val && val.length > 0 ? val : undefined };
   }
-  throw new Error(`--data '${spec}' is not one of: synthetic, fashion-mnist[:dir], folder:<path>`);
+  throw new Error(`--data '${spec}' is not one of: synthetic, synthetic-clips[:frames], fashion-mnist[:dir], folder:<path>`);
 }
 
 function ints(flag: string, v: string): number[] {
@@ -179,7 +201,7 @@ export function registerTrainCommands(program: Command): void {
       .command('train')
       .description('train a model (single resolution, or ResFormer multi-resolution with --multires)')
       .requiredOption('--model <preset>', 'model preset (see `anyres models`)')
-      .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:<path>', 'synthetic')
+      .option('--data <spec>', 'synthetic | synthetic-clips[:frames] (video models) | fashion-mnist[:dir] | folder:<path>', 'synthetic')
       .option('--res <list>', 'training resolution(s), e.g. 64 or 128,96,64', '')
       .option('--multires', 'train all --res resolutions jointly with the scale-consistency loss')
       .option('--alpha <x>', 'scale-consistency loss weight (multi-resolution)')
@@ -190,13 +212,14 @@ export function registerTrainCommands(program: Command): void {
     if (!trainPresetNames().includes(f.model)) throw new Error(`unknown model preset '${f.model}'; valid presets: ${trainPresetNames().join(', ')}`);
     const seed = num('--seed', f.seed)!;
     const data = parseData(f.data, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
-    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed });
+    const frames = data.train.frames;
+    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
     const resolutions = f.res ? ints('--res', f.res) : [probe.defaultRes[0]];
     if (resolutions.length > 1 && !f.multires) throw new Error(`--res ${f.res} gives ${resolutions.length} resolutions; add --multires to train them jointly, or give one`);
     for (const r of resolutions) probe.checkInputSize(r, r);
     const opts = commonOptions(f, resolutions);
     for (const r of opts.valResolutions ?? []) probe.checkInputSize(r, r);
-    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions) });
+    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
     const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, 1) } : {});
     const sig = sigintSignal();
     try {
@@ -230,6 +253,7 @@ export function registerTrainCommands(program: Command): void {
       ...(f.target !== undefined ? { target: f.target } : {}),
       ...(f.globalSize !== undefined ? { globalSize: parseSize(f.globalSize, '--global-size') } : {}),
       ...(f.iterations !== undefined ? { iterations: num('--iterations', f.iterations, 1)! } : {}),
+      ...(clipFramesOf(f.data ?? String(ck.info.run['data'] ?? '')) !== undefined ? { frames: clipFramesOf(f.data ?? String(ck.info.run['data']))! } : {}),
     });
     for (const n of conv.notes) console.log(`finetune: ${n}`);
     if (!conv.classifier) {

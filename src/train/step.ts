@@ -40,6 +40,8 @@ export interface TrainStepOptions {
   lrScales?: ReadonlyMap<string, number>;
   /** Also return the logits of every resolution. */
   returnLogits?: boolean;
+  /** Clip models (`inputKind: 'clip'`): frames per clip; the images then hold T frames stacked along the height. */
+  frames?: number;
 }
 
 export interface StepBatch {
@@ -125,6 +127,22 @@ export function stepResolutions(model: Model, opts: Pick<TrainStepOptions, 'res'
   return rs;
 }
 
+/**
+ * The forward input shape of a batch at H x W: images [B, 3, H, W], or for clip models
+ * [B, 3, T, H, W] (the loader's [B, 3, T*H, W] tall batch is the same memory). Throws when the
+ * frame count does not fit the model kind.
+ */
+export function inputShapeOf(model: Model, B: number, H: number, W: number, frames: number | undefined, where: string): number[] {
+  if (model.inputKind === 'clip') {
+    if (frames === undefined || !Number.isInteger(frames) || frames < 1) {
+      throw new Error(`${where}: ${model.family} takes clips [B, 3, T, H, W]; give the frames per clip (clip data such as --data synthetic-clips:8), got ${frames}`);
+    }
+    return [B, 3, frames, H, W];
+  }
+  if (frames !== undefined && frames !== 1) throw new Error(`${where}: ${model.family} takes images; the data has ${frames} frames per example (use a video model, e.g. hiera-video-mini)`);
+  return [B, 3, H, W];
+}
+
 /** Host tensor of one float. */
 const scalar = (v: number): HostTensor => host(Float32Array.of(v), []);
 
@@ -155,6 +173,8 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
     throw new Error(`compileTrainStep: dropPath ${opts.dropPath} but the model was built with dropPathRate ${modelRate}; create the model with dropPathRate: ${opts.dropPath}`);
   }
   const key = `train-step-${++stepCounter}`;
+  const xShape = (H: number, W: number): number[] => inputShapeOf(model, B, H, W, opts.frames, 'compileTrainStep');
+  for (const [H, W] of resolutions) xShape(H, W);
 
   const numClasses = headClasses(infos);
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => {
@@ -211,7 +231,7 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
   const compile = (K: number): Promise<Compiled> => {
     if (!compiled) {
       const specs: Record<string, { shape: readonly number[] }> = {};
-      resolutions.forEach(([H, W], ri) => (specs[`x.${ri}`] = { shape: [B, 3, H, W] }));
+      resolutions.forEach(([H, W], ri) => (specs[`x.${ri}`] = { shape: xShape(H, W) }));
       specs['target'] = { shape: [B, K] };
       specs['lr'] = { shape: [] };
       specs['t'] = { shape: [] };
@@ -248,8 +268,9 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
       const feeds: Record<string, HostTensor> = { target: host(targets, [B, K]), lr: scalar(batch.lr), t: scalar(state.step + 1) };
       resolutions.forEach(([H, W], ri) => {
         const x = batch.x[ri]!;
-        if (x.length !== B * 3 * H * W) throw new Error(`TrainStep.run: images at slot ${ri} have ${x.length} values, expected [${B},3,${H},${W}]`);
-        feeds[`x.${ri}`] = host(x, [B, 3, H, W]);
+        const shape = xShape(H, W);
+        if (x.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`TrainStep.run: inputs at slot ${ri} have ${x.length} values, expected [${shape}]`);
+        feeds[`x.${ri}`] = host(x, shape);
       });
       if (dropRates.some((r) => r > 0)) {
         if (!batch.rng) throw new Error('TrainStep.run: drop path is on; pass the seeded rng that draws the masks');
@@ -295,11 +316,12 @@ export function headClasses(infos: ReadonlyMap<string, ParamInfo>): number {
  * Forward-only evaluation with parameters as inputs (so the same session serves every
  * checkpoint): returns logits [B*K] for images at one resolution.
  */
-export function compileEval(rt: Runtime, model: Model, opts: { batch: number; res: number | [number, number] }): {
+export function compileEval(rt: Runtime, model: Model, opts: { batch: number; res: number | [number, number]; frames?: number }): {
   run(params: ReadonlyMap<string, Float32Array>, x: Float32Array): Promise<Float32Array>;
 } {
   const [H, W] = typeof opts.res === 'number' ? [opts.res, opts.res] : opts.res;
   model.checkInputSize(H, W);
+  const per = inputShapeOf(model, 1, H, W, opts.frames, 'eval').reduce((a, b) => a * b, 1); // values per example
   const infos = model.paramInfos();
   const key = `eval-${++stepCounter}`;
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => ({
@@ -307,9 +329,9 @@ export function compileEval(rt: Runtime, model: Model, opts: { batch: number; re
   });
   return {
     async run(params, x) {
-      const B = x.length / (3 * H * W);
-      if (!Number.isInteger(B) || B < 1) throw new Error(`eval: ${x.length} values are not a whole batch of 3x${H}x${W} images`);
-      const feeds: Record<string, HostTensor> = { x: host(x, [B, 3, H, W]) };
+      const B = x.length / per;
+      if (!Number.isInteger(B) || B < 1) throw new Error(`eval: ${x.length} values are not a whole batch of [${inputShapeOf(model, 1, H, W, opts.frames, 'eval').slice(1)}] inputs`);
+      const feeds: Record<string, HostTensor> = { x: host(x, inputShapeOf(model, B, H, W, opts.frames, 'eval')) };
       for (const [n, info] of infos) {
         const a = params.get(n);
         if (!a) throw new Error(`eval: parameter '${n}' missing`);

@@ -128,7 +128,7 @@ function checkOptions(o: TrainOptions): void {
 /** Top-1 accuracy and mean CE of `params` on `ds` at one resolution (images normalised as in training). */
 export async function evaluate(rt: Runtime, model: Model, params: ReadonlyMap<string, Float32Array>, ds: Dataset, res: number, batch: number, seed = 0): Promise<ValResult> {
   const loader = new Loader(new TransformedDataset(ds, normalize()), { batchSize: batch, resolutions: [res], seed, shuffle: false });
-  const ev = compileEval(rt, model, { batch, res });
+  const ev = compileEval(rt, model, { batch, res, ...(ds.frames !== undefined ? { frames: ds.frames } : {}) });
   let correct = 0;
   let count = 0;
   let lossSum = 0;
@@ -162,7 +162,14 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
 
   const resolutions = [...o.resolutions].sort((a, b) => b - a);
   for (const r of resolutions) model.checkInputSize(r, r);
-  const trainTf = o.hflip === false ? normalize() : compose(horizontalFlip(0.5), normalize());
+  // Data whose class changes when mirrored (motion directions) is never flipped.
+  const hflip = o.hflip ?? ctx.train.mirrorInvariant !== false;
+  if (hflip && ctx.train.mirrorInvariant === false) throw new TrainError('train: hflip is on but mirroring changes the class of this data (e.g. motion directions); set hflip: false');
+  const trainTf = hflip ? compose(horizontalFlip(0.5), normalize()) : normalize();
+  const frames = ctx.train.frames;
+  if (frames !== undefined && frames > 1 && o.mixup && ((o.mixup.cutmixAlpha ?? 0) > 0 || (o.mixup.mixupAlpha ?? 0) > 0)) {
+    throw new TrainError(`train: mixup/cutmix are for images; the data has clips of ${frames} frames (turn --mixup and --cutmix off)`);
+  }
   const loader = new Loader(new TransformedDataset(ctx.train, trainTf), { batchSize: o.batch, resolutions, seed: o.seed, dropLast: true });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = o.epochs * stepsPerEpoch;
@@ -180,6 +187,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     dropPath: o.dropPath,
     optimizer: { betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, clipGradNorm: o.clipGradNorm },
     lrScales: o.layerDecay !== undefined ? layerDecayScales(infos.keys(), depth, o.layerDecay) : undefined,
+    ...(frames !== undefined ? { frames } : {}),
   });
   if (step.numClasses !== numClasses) throw new TrainError(`train: the model has ${step.numClasses} classes but the data has ${numClasses}; build the model with numClasses ${numClasses}`);
 

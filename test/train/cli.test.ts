@@ -24,7 +24,7 @@ test('bad input fails early with messages that say what would work', async () =>
   await assert.rejects(run(['train', '--model', 'vit-mini-p4', '--data', 'folder:/nonexistent/x', '--out', tmp()]), /directory '\/nonexistent\/x' does not exist/);
   const empty = tmp();
   await assert.rejects(run(['train', '--model', 'vit-mini-p4', '--data', `folder:${empty}`, '--out', tmp()]), /no (images|class)|empty|expected/i);
-  assert.throws(() => parseData('imagenet'), /not one of: synthetic, fashion-mnist/);
+  assert.throws(() => parseData('imagenet'), /not one of: synthetic, synthetic-clips\[:frames\], fashion-mnist/);
   assert.throws(() => parseData('fashion-mnist:/nonexistent'), /no Fashion-MNIST IDX files in \/nonexistent/);
 });
 
