@@ -9,7 +9,7 @@ export function registerReproduceCommand(program: Command): void {
   program
     .command('reproduce')
     .description('reproduce both papers in miniature: abs-win vs interpolated Hiera, window similarity, embedding pictures, ResFormer sweep, ViTDet speed; writes report.html/report.md/results.json')
-    .option('--quick', 'CI smoke test (under 3 minutes; too short to show the effects)')
+    .option('--quick', 'CI smoke test (73-86 s measured on the 2-core development machine; too short to show the effects)')
     .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
