@@ -18,10 +18,10 @@
  * spatial part
  * - `posEmbed: 'absolute'` (official `pos_embed_spatial [1, h0*w0, C]`): resampled bicubic, the
  *   image 'absolute' baseline;
- * - `posEmbed: 'abswin'`: absolute win, as Bolya et al. 2024 do for Hiera on Kinetics (Sec. 5,
- *   video): a window embedding of one mask unit (`pos_embed_window [1, C, 8, 8]`) tiled over the
- *   frame plus a global one (`pos_embed [1, C, gh, gw]`) interpolated to it, the image abs-win rule
- *   (`posEmbedGrid`, hiera.ts); the temporal part stays linear.
+ * - `posEmbed: 'abswin'`: absolute win, which Bolya et al. 2024 also apply to video Hiera
+ *   (Kinetics-400): a window embedding of one mask unit (`pos_embed_window [1, C, 8, 8]`) tiled over
+ *   each frame plus a global one (`pos_embed [1, C, gh, gw]`) interpolated to it, the image abs-win
+ *   rule (`posEmbedGrid`, hiera.ts); the temporal part stays separate and linear.
  *
  * Input: clips `[B, 3, T, H, W]` (NCTHW), any T >= 1 and any H, W the image model takes; T input
  * frames give `floor((T + 2*padT - kT) / sT) + 1` token frames.
