@@ -61,25 +61,3 @@ export function modelFromPreset(name: string, overrides: { numClasses?: number; 
   }
   throw new Error(`unknown model preset '${name}'; valid presets: ${trainPresetNames().join(', ')}`);
 }
-
-/** Rebuilds a model from the family and config a checkpoint stored. */
-export function modelFromSpec(family: string, config: unknown): Model {
-  if (typeof config !== 'object' || config === null) throw new Error(`checkpoint model config must be an object, got ${JSON.stringify(config)}`);
-  switch (family) {
-    case 'vit':
-    case 'resformer':
-      return createVit(config as VitConfig);
-    case 'hiera':
-      return createHiera(config as HieraConfig);
-    default:
-      throw new Error(`checkpoint model family '${family}' cannot be trained here (supported: vit, resformer, hiera)`);
-  }
-}
-
-/** The same model config built for another input resolution (where learned embeddings are stored). */
-export function withResolution(family: string, config: unknown, res: number): Model {
-  const c = config as Record<string, unknown>;
-  if (family === 'vit' || family === 'resformer') return createVit({ ...(c as unknown as VitConfig), imgSize: [res, res] });
-  if (family === 'hiera') return createHiera({ ...(c as unknown as HieraConfig), inputSize: [res, res] });
-  throw new Error(`withResolution: family '${family}' is not supported (vit, resformer, hiera)`);
-}
