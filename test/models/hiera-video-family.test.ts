@@ -24,6 +24,7 @@ import { SyntheticClipDataset } from '../../src/data/clips.ts';
 import { renderScene } from '../../src/data/synthetic.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { convertForResolution } from '../../src/train/finetune.ts';
+import { evalCheckpoint } from '../../src/cli/eval.ts';
 import { absWinEmbed } from '../../src/posembed/abswin.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { contiguous, f32Storage, torchSave, type SaveValue } from '../io/pth-writer.ts';
@@ -127,6 +128,10 @@ test('train and finetune a video Hiera on synthetic clips (CLI), with another cl
   const ck2 = loadCheckpoint(ft);
   assert.deepEqual((ck2.info.model.config as HieraVideoConfig).inputSize, [64, 64]);
   assert.equal((ck2.info.model.config as HieraVideoConfig).inputFrames, 8);
+  // `anyres eval` on the clip run: its data spec (synthetic-clips:4) is read from the checkpoint.
+  const ev = await evalCheckpoint({ checkpoint: run, res: [32, 64], valSize: 4, batch: 2, rt });
+  assert.equal(ev.data, 'synthetic-clips:4');
+  assert.deepEqual(ev.rows.map((r) => [r.res, r.count]), [[32, 4], [64, 4]]);
 });
 
 test('video fine-tune conversions: interpolate equals the source model on the new clips; abs-win splits the spatial part', async () => {
