@@ -32,3 +32,24 @@ export { evalCheckpoint, type EvalReport } from './cli/eval.ts';
 export { sweep, evaluateAccuracy, parseResolutions } from './eval/sweep.ts';
 export { reproduce } from './eval/reproduce.ts';
 export { Rng } from './util/rng.ts';
+// COCO evaluation (pycocotools COCOeval) and COCO RLE masks (src/det)
+export { cocoEval, formatSummary, linspace, STATS_NAMES, type CocoEvalParams, type CocoEvalResult, type IouType } from './det/coco-eval.ts';
+export { rleEncode, rleDecode, rleToString, rleFromString, rleArea, rleToBbox, polygonsToRle, annToRle, rleIou, bboxIou } from './det/mask.ts';
+export { precisionRecallRows, prCurveChart, type PrCurveOptions } from './det/pr-curve.ts';
+// Detection: FCOS on ViTDet / HieraDet (src/det)
+export { Detector, createDetector, type DetectorSpec, type CreateDetectorOptions, type FcosLossConfig, type NeckConfig } from './det/detector.ts';
+export { type FcosHeadConfig, defaultFcosHead } from './det/fcos.ts';
+export { fcosTargets, defaultScaleRanges, type FcosLevel, type FcosTargets } from './det/fcos-targets.ts';
+export { detTrainStep, type DetTrainStepOptions, type DetStepBatch, type DetStepResult } from './det/train-step.ts';
+export { trainDetector, loadDetector, type DetTrainOptions, type DetTrainContext, type DetTrainSummary } from './det/trainer.ts';
+export { predictDetections, type PredictOptions } from './det/predict.ts';
+export { evaluateDetector, type EvaluateOptions, type DetEvalResult } from './det/evaluate.ts';
+export { classwiseNms, decodeDetections, defaultPostprocess, type PostprocessOptions } from './det/postprocess.ts';
+// Detection data: synthetic scenes, COCO folders, large-scale jitter, batches, pictures (src/det/data)
+export { SyntheticDetDataset, DET_SHAPE_CLASSES, sampleDetScene, sceneObjects, renderSceneView, type SyntheticDetOptions, type DetSceneDesc, type DetShapeClass } from './det/data/synthetic.ts';
+export { CocoFolderDataset, readCocoFolder, writeCocoFolder, parseCocoJson, type CocoFolderOptions, type WriteCocoOptions } from './det/data/coco-format.ts';
+export { lsjPlan, evalPlan, applyPlan, transformObjects, visibleSize, padTo, PAD_VALUE, type LsjOptions, type ViewPlan } from './det/data/lsj.ts';
+export { DetLoader, type DetLoaderOptions, type DetBatch, type DetTarget } from './det/data/loader.ts';
+export { maskBounds, maskArea, resampleMask } from './det/data/bitmask.ts';
+export { decodeImageFile, encodePng } from './det/data/png.ts';
+export { drawDetectionsPng, detectionsSvg, classColor, type DrawLayer, type DrawBox } from './det/draw.ts';

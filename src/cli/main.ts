@@ -12,6 +12,7 @@ import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
 import { registerEvalCommand } from './eval.ts';
+import { registerDetectCommands } from './detect.ts';
 
 const program = new Command();
 program
@@ -30,6 +31,7 @@ registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
 registerEvalCommand(program);
+registerDetectCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   const err = e as Error;

@@ -8,13 +8,13 @@ import { reproduce } from '../eval/reproduce.ts';
 export function registerReproduceCommand(program: Command): void {
   program
     .command('reproduce')
-    .description('reproduce both papers in miniature: abs-win vs interpolated Hiera, window similarity, embedding pictures, ResFormer sweep, ViTDet speed; writes report.html/report.md/results.json')
-    .option('--quick', 'CI smoke test (73-86 s measured on the 2-core development machine; too short to show the effects)')
+    .description('reproduce both papers in miniature: abs-win vs interpolated Hiera, window similarity, embedding pictures, ResFormer sweep, ViTDet speed, ViTDet/HieraDet detection from a pretrained classifier; writes report.html/report.md/results.json')
+    .option('--quick', 'CI smoke test (too short to show the effects; 73-86 s measured on 2 cores before the detection part, 163-178 s with it on a loaded machine)')
     .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
     .option('--mae-finetune', 'also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings (adds about 7 minutes)')
-    .option('--skip <parts>', 'comma-separated parts to skip: abswin,mae,resformer,speed')
+    .option('--skip <parts>', 'comma-separated parts to skip: abswin,mae,resformer,speed,detection')
     .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string; maeFinetune?: boolean }) => {
       const seeds = o.seeds?.split(',').map((s) => {
         const n = Number(s);

@@ -84,7 +84,7 @@ function ints(flag: string, v: string): number[] {
   return xs;
 }
 
-function num(flag: string, v: string | undefined, min = -Infinity): number | undefined {
+export function num(flag: string, v: string | undefined, min = -Infinity): number | undefined {
   if (v === undefined) return undefined;
   const x = Number(v);
   if (!Number.isFinite(x) || x < min) throw new Error(`${flag} '${v}' must be a number >= ${min}`);
@@ -177,7 +177,7 @@ function addCommon(cmd: Command): Command {
 }
 
 /** SIGINT → abort: the trainer saves a checkpoint at the next step boundary and returns. */
-function sigintSignal(): { signal: AbortSignal; dispose: () => void } {
+export function sigintSignal(): { signal: AbortSignal; dispose: () => void } {
   const ac = new AbortController();
   const onInt = (): void => {
     if (ac.signal.aborted) process.exit(130); // second Ctrl-C: leave now

@@ -117,7 +117,7 @@ function sdSegment(x: number, y: number, halfLen: number, halfWidth: number): nu
 }
 
 /** Signed distance of the shape's outline (window, for patterned shapes). */
-function shapeSd(s: ShapeDesc, x: number, y: number): number {
+export function shapeSd(s: ShapeDesc, x: number, y: number): number {
   const R = s.size;
   switch (s.kind) {
     case 'disc':
@@ -145,7 +145,7 @@ function shapeSd(s: ShapeDesc, x: number, y: number): number {
 }
 
 /** Radius of a circle around the centre that contains the shape at any rotation. */
-function boundRadius(s: ShapeDesc): number {
+export function boundRadius(s: ShapeDesc): number {
   return s.kind === 'segment' ? s.size * (1 + s.param) : s.size * 1.05;
 }
 
@@ -168,7 +168,7 @@ function patternMix(s: ShapeDesc, x: number, y: number, aa: number): number {
   return 0;
 }
 
-function drawShape(out: Float32Array, m: PixelMap, s: ShapeDesc): void {
+export function drawShape(out: Float32Array, m: PixelMap, s: ShapeDesc): void {
   const e = boundRadius(s);
   const [x0, x1] = pixelRange(s.cx - e, s.cx + e, m.u0, m.du, m.width);
   const [y0, y1] = pixelRange(s.cy - e, s.cy + e, m.v0, m.dv, m.height);

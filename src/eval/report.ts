@@ -29,6 +29,7 @@ import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { renderChart, writeFileAtomic, type ChartSpec } from './charts.ts';
+import { validateDetectionData } from './results-detection.ts';
 
 /** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
 export interface MeanSpread {
@@ -92,6 +93,11 @@ export interface ResultsJson {
   title: string;
   runInfo: RunInfo;
   sections: Section[];
+  /**
+   * Structured numbers of a section, by key (`Report.data`), for programs that read results.json.
+   * Known keys are checked by `validateResults`: `detection` (src/eval/results-detection.ts).
+   */
+  data?: Record<string, unknown>;
 }
 
 export const RESULTS_SCHEMA = 'anyres.results/1';
@@ -136,6 +142,7 @@ export class Report {
   private readonly startMs: number;
   private readonly now: () => number;
   private readonly assets = new Map<string, { chart?: ChartSpec; png?: Buffer }>();
+  private readonly structured: Record<string, unknown> = {};
 
   constructor(title: string, opts: ReportOptions = {}) {
     this.title = title;
@@ -216,11 +223,20 @@ export class Report {
     return this;
   }
 
+  /** Keeps structured numbers under `data[key]` of results.json (not rendered; tables show them). */
+  data(key: string, value: unknown): this {
+    if (key in this.structured) throw new Error(`Report.data: key '${key}' is already set`);
+    this.structured[key] = structuredClone(value);
+    return this;
+  }
+
   /** The results.json content (wall time measured now unless set explicitly). */
   toJSON(): ResultsJson {
     const runInfo = { ...this.info, seeds: [...this.info.seeds], extra: { ...this.info.extra } };
     if (!this.wallTimeFixed) runInfo.wallTimeS = (this.now() - this.startMs) / 1000;
-    return { schema: RESULTS_SCHEMA, title: this.title, runInfo, sections: structuredClone(this.sections) };
+    const out: ResultsJson = { schema: RESULTS_SCHEMA, title: this.title, runInfo, sections: structuredClone(this.sections) };
+    if (Object.keys(this.structured).length) out.data = structuredClone(this.structured);
+    return out;
   }
 
   /**
@@ -495,6 +511,11 @@ export function validateResults(json: unknown): string[] {
         if (!Array.isArray(rows) || rows.length === 0) problems.push(`${path}${label}: table has no rows`);
       });
     });
+  }
+  if (json['data'] !== undefined) {
+    const data = json['data'];
+    if (!isRecord(data)) problems.push('data: expected an object');
+    else if (data['detection'] !== undefined) problems.push(...validateDetectionData(data['detection']));
   }
   // Every number in the document, wherever it sits (table cells, mean/spread, chart data,
   // run info), must be finite.

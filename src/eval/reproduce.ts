@@ -9,7 +9,11 @@
  *  3. pictures of the embeddings and of the interpolation misalignment (Figs. 1-3);
  *  4. single-resolution ViT vs multi-resolution ResFormer swept over test sizes
  *     (Tian et al. 2023, Table 1 / Fig. 1);
- *  5. ViTDet speed with relpos everywhere vs absolute win (Tables 3/17).
+ *  5. ViTDet speed with relpos everywhere vs absolute win (Tables 3/17);
+ *  6. detection: a global-attention ViT pretrained at a small grid fine-tuned as a windowed
+ *     ViTDet + FCOS at 4x the size with interpolated / tiled / from-scratch embeddings and relpos
+ *     in every / the global / no block, HieraDet interpolated vs recursive abs-win, a random-init
+ *     control (Tables 3, 4, 5; src/eval/experiments/detection.ts).
  * Numbers are never tuned: whatever comes out is reported with its seeds.
  */
 import * as fs from 'node:fs';
@@ -28,6 +32,9 @@ import { type AbsWinExperimentOptions, type AbsWinResults, basePosEmbed, globalP
 import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExperiment } from './experiments/resformer.ts';
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
 import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './experiments/mae.ts';
+import { type DetectionExperimentOptions, detectionPlan, runDetectionExperiment } from './experiments/detection.ts';
+import { detectionSection } from './experiments/detection-report.ts';
+import { meanStd, verdictOf } from './verdict.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
 import { saveCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
@@ -41,7 +48,7 @@ export interface ReproduceOptions {
   data: string;
   out: string;
   seeds?: number[];
-  /** Skip parts (for debugging): any of 'abswin', 'mae', 'resformer', 'speed'. */
+  /** Skip parts (for debugging): any of 'abswin', 'mae', 'resformer', 'speed', 'detection'. */
   /** Also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings. */
   maeFinetune?: boolean;
   skip?: string[];
@@ -62,6 +69,7 @@ interface Plan {
   mae: MaeExperimentOptions;
   resformer: ResFormerExperimentOptions;
   speed: { preset: string; res: number[]; batch: number; repeats: number };
+  detection: DetectionExperimentOptions;
 }
 
 /** The experiment sizes: `quick` (CI smoke, under 3 minutes) and the default (under 30 minutes). */
@@ -89,6 +97,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
         train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
+      detection: detectionPlan(true, seeds),
     };
   }
   // Recipe note: small Hiera trained from scratch sits on a loss plateau at chance for a
@@ -118,6 +127,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
+    detection: detectionPlan(false, seeds),
   };
 }
 
@@ -148,24 +158,7 @@ export function datasets(spec: string, p: Plan): { train: Dataset; val: (view: '
   throw new Error(`reproduce: unknown data '${spec}'; use synthetic, fashion-mnist[:dir] or folder:path`);
 }
 
-function meanStd(xs: number[]): MeanSpread {
-  const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const v = xs.length > 1 ? xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1) : 0;
-  return { mean: m, spread: Math.sqrt(v) };
-}
-
-/**
- * The verdict on `b − a` across seeds: a difference counts only when it exceeds twice the
- * larger of the two seed standard deviations; with one seed there is no spread to compare.
- */
-export function verdictOf(a: MeanSpread, b: MeanSpread, seeds: number, names: [string, string], chance = 0): string {
-  // Both within 5 points of chance: nothing was learned to compare.
-  if (Math.max(a.mean, b.mean) < chance + 5) return 'both near chance';
-  if (seeds < 2) return 'one seed: no spread';
-  const diff = b.mean - a.mean;
-  if (Math.abs(diff) <= 2 * Math.max(a.spread, b.spread)) return 'within the spread';
-  return `${diff > 0 ? names[1] : names[0]} better (> 2 sd)`;
-}
+export { verdictOf };
 
 /**
  * The interpolation-vs-absolute-win rows of a paired experiment: for each mode (direct,
@@ -524,7 +517,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   fs.mkdirSync(opts.out, { recursive: true });
   const report = new Report(`anyres reproduce${opts.quick ? ' --quick' : ''}: absolute win and ResFormer in miniature`, {
     command: opts.command ?? `anyres reproduce${opts.quick ? ' --quick' : ''} --data ${opts.data}`,
-    seeds: [...new Set([...p.abswin.seeds, ...p.mae.seeds, ...p.resformer.seeds])],
+    seeds: [...new Set([...p.abswin.seeds, ...p.mae.seeds, ...p.resformer.seeds, ...p.detection.seeds])],
     extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : 'default' },
   });
   const summary: Record<string, unknown> = {};
@@ -551,6 +544,11 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     log('== 5. speed');
     const rows = await runSpeedExperiment(rt, p.speed.preset, p.speed.res, p.speed.batch, p.speed.repeats, log);
     summary.speed = speedSection(report, rows, p.speed);
+  }
+  if (!skip.has('detection')) {
+    log('== 6. detection: ViTDet / HieraDet from a pretrained classifier');
+    const res = await runDetectionExperiment(rt, p.detection, log);
+    summary.detection = await detectionSection(report, res, p.detection);
   }
   const seconds = (performance.now() - t0) / 1000;
   report.section('Summary');

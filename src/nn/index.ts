@@ -1,2 +1,3 @@
 export * from './params.ts';
 export * from './layers.ts';
+export * from './group-norm.ts';

@@ -2,10 +2,10 @@
  * Every command of README.md's command-line block runs (issue 16 item 8), so a README line that
  * breaks fails CI.
  *
- * The ```bash block under "## The command line" is parsed here, line by line; nothing is listed by
- * hand except how to make a line TINY (the substitution table below: fewer images, one seed, small
- * benchmark sizes) and how to create inputs that cannot exist in CI (an official checkpoint is
- * written at tiny size first). Lines added later run as written, with the generic tiny flags their
+ * The ```bash blocks of the "## The command line" section are parsed here, line by line; nothing is
+ * listed by hand except how to make a line TINY (the substitution table below: fewer images, one
+ * seed, 2 steps, small benchmark sizes) and how to create inputs that cannot exist in CI (an official
+ * checkpoint, a COCO folder and photos are written at tiny size first). Lines added later run as written, with the generic tiny flags their
  * `--help` offers (--train-size, --val-size, --batch, --threads). A line whose input is produced by
  * another line runs after it (run directories first). A line that cannot run is listed with its
  * reason, printed, and the test fails only if the list grows beyond the documented exceptions.
@@ -23,18 +23,25 @@ import { fixturesDir } from '../../src/fixtures.ts';
 import { createModel } from '../../src/models/registry.ts';
 import { initWeights } from '../../src/nn/params.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { writeCocoFolder } from '../../src/det/data/coco-format.ts';
+import { SyntheticDetDataset } from '../../src/det/data/synthetic.ts';
+import { encodePng } from '../../src/det/data/png.ts';
+import sharp from 'sharp';
 import { contiguous, f32Storage, torchSave, type SaveValue } from '../io/pth-writer.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin', 'anyres.mjs');
 
-/** The lines of the first ```bash block after the heading. */
+/** The lines of every ```bash block of the section under the heading (up to the next `## `). */
 export function commandBlock(md: string, heading = '## The command line'): string[] {
   const at = md.indexOf(`\n${heading}\n`);
   if (at < 0) throw new Error(`README: no '${heading}' section`);
-  const m = /```bash\n([\s\S]*?)```/.exec(md.slice(at));
-  if (!m) throw new Error(`README: no \`\`\`bash block under '${heading}'`);
-  return m[1]!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l && !l.startsWith('#'));
+  const rest = md.slice(at + heading.length + 2);
+  const end = rest.search(/\n## /);
+  const section = end < 0 ? rest : rest.slice(0, end);
+  const blocks = [...section.matchAll(/```bash\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  if (!blocks.length) throw new Error(`README: no \`\`\`bash block under '${heading}'`);
+  return blocks.join('\n').split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l && !l.startsWith('#'));
 }
 
 /** `[--data a|b]` -> `--data a`; words split on spaces. */
@@ -57,11 +64,16 @@ interface Run {
   cwd?: string;
 }
 
-/** Tiny flags offered to every anyres command whose --help lists them (and the line does not set). */
-const GENERIC_TINY: [string, string][] = [['--train-size', '8'], ['--val-size', '4'], ['--batch', '4'], ['--threads', '1']];
+/**
+ * Tiny flags offered to every anyres command whose --help lists them (and the line does not set);
+ * the dataset sizes only where the data is generated (`--data` absent or synthetic*).
+ */
+const GENERIC_TINY: [string, string, 'generated-data'?][] = [['--train-size', '8', 'generated-data'], ['--val-size', '4', 'generated-data'], ['--batch', '4'], ['--threads', '1']];
+/** Flags whose value the block's line sets, capped for tiny runs. */
+const GENERIC_CAP: Record<string, number> = { '--steps': 2 };
 
 /** Work directory prepared for the block: inputs that cannot exist in CI, at tiny size. */
-function prepareWork(work: string): void {
+async function prepareWork(work: string): Promise<void> {
   // An official Hiera checkpoint (hiera.py layout: {'model_state': state_dict}) as torch.save writes it,
   // for `convert --from hiera_base_224.pth`; at hiera-mini size (the line's --model is substituted).
   const model = createModel('hiera-mini');
@@ -69,10 +81,18 @@ function prepareWork(work: string): void {
   let n = 0;
   for (const [k, v] of initWeights(model.paramInfos(), new Rng(0))) sd.set(k, contiguous(f32Storage(String(n++), v.data), v.shape));
   fs.writeFileSync(path.join(work, 'hiera_base_224.pth'), torchSave(new Map<string, SaveValue>([['model_state', sd], ['epoch', 300]])));
+  // A COCO-format folder (`detect ... --data coco:datasets/shapes`): 8 synthetic scenes, train/ and val/.
+  for (const split of ['train', 'val'] as const) {
+    await writeCocoFolder(path.join(work, 'datasets', 'shapes', split), new SyntheticDetDataset({ seed: 0, split, size: split === 'train' ? 8 : 4 }), [128, 128], { progress: false });
+  }
+  // Photos for `detect predict photo1.jpg photo2.png` (a synthetic scene, as JPEG and PNG).
+  const scene = await new SyntheticDetDataset({ seed: 1, split: 'val', size: 1 }).get(0, [96, 128], null);
+  fs.writeFileSync(path.join(work, 'photo2.png'), await encodePng(scene.image));
+  await sharp(await encodePng(scene.image)).jpeg().toFile(path.join(work, 'photo1.jpg'));
 }
 
 /** Per-subcommand substitutions that make a README line tiny (the line's meaning is kept). */
-const SUBSTITUTE: Record<string, (args: string[]) => string[]> = {
+const SUBSTITUTE: Record<string, (args: string[], help: string) => string[]> = {
   // All cases of the glob would repeat the fixture suite; the interpolation cases are the quick ones.
   fixture: (a) => a.map((w) => w.replace(/^\.\.\/shared\/fixtures\/\*\.json$/, `${fixturesDir()}/interp_bicubic_*.json`)),
   // The tiny official checkpoint of prepareWork is a hiera-mini.
@@ -81,9 +101,15 @@ const SUBSTITUTE: Record<string, (args: string[]) => string[]> = {
   // One seed, the abs-win part only (the others are the same machinery at other sizes), into the
   // directory the README's explore line reads.
   // One seed and only the speed part (seconds; the training parts are the same commands as the
-  // train/finetune/pretrain lines and run in CI as `npm start -- --quick`), into the directory the
-  // README's explore line reads.
-  reproduce: (a) => [...a.filter((w, i) => w !== '--seeds' && a[i - 1] !== '--seeds'), '--seeds', '0', '--skip', 'abswin,mae,resformer', '--out', 'runs/reproduce'],
+  // train/finetune/pretrain/detect lines and run in CI as `npm start -- --quick`), into the directory
+  // the README's explore line reads. The parts are read from --help, so a new part is skipped too.
+  reproduce: (a, help) => {
+    const parts = /parts to skip: ([a-z,-]+)/.exec(help.replace(/\s+/g, ' '))?.[1]?.split(',').filter((x) => x !== 'speed') ?? [];
+    if (!parts.length) throw new Error(`reproduce --help lists no parts to skip:\n${help}`);
+    return [...a.filter((w, i) => w !== '--seeds' && a[i - 1] !== '--seeds'), '--seeds', '0', ...(parts.length ? ['--skip', parts.join(',')] : []), '--out', 'runs/reproduce'];
+  },
+  // The README's placeholder folder is the prepared COCO folder.
+  'detect eval': (a) => a.map((w) => (w === 'coco:folder' ? 'coco:datasets/shapes' : w)),
   'bench:engine': (a) => [...a, '--reps', '1'],
   'bench:models': (a) => [...a, '--batch', '1', '--steps', '1', '--skip-vitdet'],
   'bench:train': (a) => [...a, '--model', 'vit-mini-p4', '--batch', '2', '--steps', '1', '--single-only'],
@@ -189,7 +215,7 @@ test("every command of README.md's command-line block runs at tiny size", { time
   const lines = commandBlock(fs.readFileSync(path.join(REPO, 'README.md'), 'utf8'));
   assert.ok(lines.length >= 10, `README command block has ${lines.length} lines`);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-readme-'));
-  prepareWork(work);
+  await prepareWork(work);
 
   const helpCache = new Map<string, string>();
   const helpOf = async (sub: string[]): Promise<string> => {
@@ -211,20 +237,25 @@ test("every command of README.md's command-line block runs at tiny size", { time
     if (words[0] === 'npx' && words[1] === 'anyres') {
       let args = words.slice(2);
       const sub = subcommand(args);
-      args = (SUBSTITUTE[sub.join(' ')] ?? ((a: string[]) => a))(args);
       const help = await helpOf(sub);
-      for (const [flag, value] of GENERIC_TINY) if (help.includes(`${flag} `) && !args.includes(flag)) args.push(flag, value);
+      args = (SUBSTITUTE[sub.join(' ')] ?? ((a: string[]) => a))(args, help);
+      args = args.map((w, i) => (GENERIC_CAP[args[i - 1] ?? ''] !== undefined && Number(w) > GENERIC_CAP[args[i - 1]!]! ? String(GENERIC_CAP[args[i - 1]!]) : w));
+      const data = args[args.indexOf('--data') + 1];
+      const generated = !args.includes('--data') || (data ?? '').startsWith('synthetic');
+      for (const [flag, value, only] of GENERIC_TINY) {
+        if (help.includes(`${flag} `) && !args.includes(flag) && (only !== 'generated-data' || generated)) args.push(flag, value);
+      }
       args = args.flatMap((w) => expandGlob(w, work));
       runs.push({
         line, argv: [process.execPath, BIN, ...args],
-        outputs: pathsOf(args, ['--out', '--to']), inputs: pathsOf(args, ['--from', '--checkpoint', '--run']),
+        outputs: pathsOf(args, ['--out', '--to']), inputs: pathsOf(args, ['--from', '--checkpoint', '--run', '--init']),
         server: sub[0] === 'explore',
       });
     } else if (words[0] === 'npm' && words[1] === 'run' && words[2] === 'bench') {
       // `npm run bench -- a | b | c`: each benchmark, through the same entry point as the npm script.
       const names = words.slice(words.indexOf('--') + 1).filter((w) => w !== '|');
       for (const name of names) {
-        const args = (SUBSTITUTE[`bench:${name}`] ?? ((a: string[]) => a))([name]);
+        const args = (SUBSTITUTE[`bench:${name}`] ?? ((a: string[]) => a))([name], '');
         runs.push({ line: `${line} (${name})`, argv: [process.execPath, '--import', 'tsx', path.join(REPO, 'bench', 'main.ts'), ...args], outputs: [], inputs: [], cwd: REPO });
       }
     } else {
@@ -272,7 +303,7 @@ test("every command of README.md's command-line block runs at tiny size", { time
 });
 
 test('the README block parser: the section, comments, optional groups, and subcommands', () => {
-  const md = 'intro\n## The command line\n\n```bash\nnpx anyres train --res 64   # a comment\n\n# only a comment\nnpx anyres reproduce [--quick] [--data a|b]\nnpx anyres detect train --data coco:x\n```\n\n```bash\nnot this\n```\n';
+  const md = 'intro\n## The command line\n\n```bash\nnpx anyres train --res 64   # a comment\n\n# only a comment\nnpx anyres reproduce [--quick] [--data a|b]\n```\n\ntext\n\n```bash\nnpx anyres detect train --data coco:x\n```\n\n## Next\n\n```bash\nnot this\n```\n';
   const lines = commandBlock(md);
   assert.deepEqual(lines, ['npx anyres train --res 64', 'npx anyres reproduce [--quick] [--data a|b]', 'npx anyres detect train --data coco:x']);
   assert.deepEqual(expandOptional(lines[1]!), ['npx', 'anyres', 'reproduce', '--quick', '--data', 'a']);

@@ -106,6 +106,29 @@ export const ReluOp = unaryOp('relu', 'Relu', (n, gs) => [mul(g0(gs), cast(great
 export const SigmoidOp = unaryOp('sigmoid', 'Sigmoid', (n, gs) => [mul(g0(gs), mul(out0(n), sub(1, out0(n))))]);
 export const NotOp = unaryOp('not', 'Not');
 
+/**
+ * softplus(x) = log(1 + e^x), lowered in the overflow-free form max(x, 0) + log(1 + e^(-|x|))
+ * (ONNX Softplus has no double kernel in ONNX Runtime's CPU provider, and this form is exact for
+ * both dtypes). d/dx = sigmoid(x). log-sigmoid(x) = -softplus(-x) (see `logSigmoid`).
+ */
+export const SoftplusOp: OpDef = {
+  name: 'softplus',
+  infer: (inputs) => [{ shape: [...inputs[0]!.shape], dtype: inputs[0]!.dtype }],
+  lower: (ctx, node) => {
+    const x = ctx.name(node.inputs[0]!);
+    const dt = node.inputs[0]!.dtype;
+    const [a, na, e, e1, l, r] = ['sp_abs', 'sp_nabs', 'sp_exp', 'sp_1pe', 'sp_log', 'sp_relu'].map((n) => ctx.fresh(n)) as [string, string, string, string, string, string];
+    ctx.emit('Abs', [x], [a]);
+    ctx.emit('Neg', [a], [na]);
+    ctx.emit('Exp', [na], [e]);
+    ctx.emit('Add', [e, ctx.scalar(1, dt)], [e1]);
+    ctx.emit('Log', [e1], [l]);
+    ctx.emit('Max', [x, ctx.scalar(0, dt)], [r]);
+    ctx.emit('Add', [r, l], [ctx.name(node.outputs[0]!)]);
+  },
+  vjp: (n, gs) => [mul(g0(gs), sigmoid(in0(n)))],
+};
+
 export const WhereOp: OpDef = {
   name: 'where',
   infer: (inputs) => {
@@ -159,6 +182,9 @@ export const sign = (a: Tensor): Tensor => apply1(SignOp, [a]);
 export const relu = (a: Tensor): Tensor => apply1(ReluOp, [a]);
 export const sigmoid = (a: Tensor): Tensor => apply1(SigmoidOp, [a]);
 export const not = (a: Tensor): Tensor => apply1(NotOp, [a]);
+export const softplus = (a: Tensor): Tensor => apply1(SoftplusOp, [a]);
+/** log(sigmoid(x)) without overflow: -softplus(-x). */
+export const logSigmoid = (a: Tensor): Tensor => neg(softplus(neg(a)));
 export const square = (a: Tensor): Tensor => mul(a, a);
 
 export function where(cond: Tensor, a: Operand, b: Operand): Tensor {

@@ -7,7 +7,7 @@ import { type Attrs, type OpDef, Tensor, fmtShape, normAxis } from '../tensor.ts
 import { add, erf, exp, mul, sub, tanh } from './elementwise.ts';
 import { matmul } from './matmul.ts';
 import { reduceMean, reduceSum } from './reduce.ts';
-import { ReshapeOp, concat, pad, reshape, slice, transpose, unsqueeze } from './shape.ts';
+import { ReshapeOp, concat, gather, pad, reshape, slice, transpose, unsqueeze } from './shape.ts';
 import { backprop } from '../backprop.ts';
 
 function apply1(op: OpDef, inputs: Tensor[], attrs: Attrs = {}): Tensor {
@@ -192,6 +192,8 @@ export const Conv2dOp: OpDef = {
   },
   vjp: (n, gs) => {
     const [x, w, b] = n.inputs as [Tensor, Tensor, Tensor | undefined];
+    const fast = conv2dStride1Vjp(x, w, b, gs[0]!, n.attrs);
+    if (fast) return fast;
     // Differentiate the im2col restatement on proxies of reshape-produced inputs: reshape folds into
     // its producer (reshape(reshape(t)) -> reshape(t)), so im2col's reshape of such an input would
     // bypass the input tensor itself and its gradient would come out zero.
@@ -201,6 +203,29 @@ export const Conv2dOp: OpDef = {
     return backprop([y], [gs[0]!], bp ? [xp, wp, bp] : [xp, wp]);
   },
 };
+
+/**
+ * conv2d's VJP as two convolutions, for stride 1, dilation 1, groups 1 and padding <= kernel − 1
+ * (the 3x3 "same" convs of detection heads and pyramids): no im2col slices, whose adjoints are one
+ * Pad per tap and dominated such steps.
+ *   gx = conv2d(g, flip(w)ᵀ, padding k − 1 − p)       (full correlation with the flipped kernel)
+ *   gw = conv2d(pad(x)ᵀ, gᵀ)ᵀ  with ᵀ swapping axes 0 and 1:  gw[o,c,i,j] = Σ_{b,y,x} g[b,o,y,x]·xp[b,c,y+i,x+j]
+ *   gb = Σ_{b,y,x} g
+ * Returns null when the conv is outside that case (the im2col restatement handles it).
+ */
+function conv2dStride1Vjp(x: Tensor, w: Tensor, b: Tensor | undefined, g: Tensor, a: Attrs): (Tensor | null)[] | null {
+  const [sh, sw] = a.stride as number[];
+  const [ph, pw] = a.padding as number[];
+  const [dh, dw] = a.dilation as number[];
+  const [, , kh, kw] = w.shape as [number, number, number, number];
+  if (sh !== 1 || sw !== 1 || dh !== 1 || dw !== 1 || (a.groups as number) !== 1 || ph! > kh - 1 || pw! > kw - 1) return null;
+  const flipped = gather(gather(w, 2, Array.from({ length: kh }, (_, i) => kh - 1 - i)), 3, Array.from({ length: kw }, (_, j) => kw - 1 - j));
+  const gx = conv2d(g, transpose(flipped, [1, 0, 2, 3]), null, { padding: [kh - 1 - ph!, kw - 1 - pw!] }); // [B, C, H, W]
+  const xp = ph || pw ? pad(x, [0, 0, ph!, pw!, 0, 0, ph!, pw!]) : x;
+  // [C, B, Hp, Wp] ⋆ [O, B, Ho, Wo] -> [C, O, kh, kw] -> [O, C, kh, kw]
+  const gw = transpose(conv2d(transpose(xp, [1, 0, 2, 3]), transpose(g, [1, 0, 2, 3]), null), [1, 0, 2, 3]);
+  return b ? [gx, gw, reduceSum(g, [0, 2, 3])] : [gx, gw];
+}
 
 /** torch.nn.functional.conv2d on NCHW with weight [O, C/groups, kh, kw]. */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
