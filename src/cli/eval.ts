@@ -5,9 +5,10 @@
  * Table 1 / Fig. 1: accuracy from half to twice the training size). Prints a table, draws a chart
  * (`<out>.svg/.png`) and writes `<out>.json`.
  *
- * What is measured depends on the checkpoint's TASK, dispatched on its model family: classifiers
- * report top-1 accuracy; a detection backbone is refused with "not a classifier" until the detection
- * task registers its AP evaluator in {@link EVALUATORS} (same table, same report).
+ * What is measured depends on the checkpoint's TASK, dispatched on what it holds: classifiers
+ * report top-1 accuracy; detector runs (`anyres detect train`, family 'detector') report COCO box
+ * AP / AP50 / AP75 on their validation set rebuilt at each size (src/det/evaluate.ts); a bare
+ * detection backbone (ViTDet / HieraDet weights without a head) is refused as "not a classifier".
  *
  * Views (synthetic data): `zoom` renders the same scene larger (objects grow with the image);
  * `canvas` keeps the object size of the base resolution (`--base-res`, default the checkpoint's
@@ -35,8 +36,14 @@ import { parseResolutions } from '../eval/sweep.ts';
 import { clipFramesOf, parseData } from './train.ts';
 import { SyntheticClipDataset } from '../data/clips.ts';
 import { sourceModelOf } from './convert.ts';
+import { type DetDataInfo, parseDetData } from './detect.ts';
+import { DETECTOR_FAMILY, loadDetector } from '../det/trainer.ts';
+import { evaluateDetector } from '../det/evaluate.ts';
 
 export type EvalTask = 'classification' | 'detection';
+
+/** What each task reports (the table's and chart's metric). */
+const METRIC: Record<EvalTask, string> = { classification: 'top-1 accuracy (%)', detection: 'COCO box AP (%)' };
 export type EvalView = 'zoom' | 'canvas';
 
 /** The task of each model family: what its checkpoint is evaluated on. */
@@ -99,6 +106,10 @@ export interface EvalRow {
   /** Top-1 accuracy in [0, 1] (classification). */
   accuracy?: number;
   loss?: number;
+  /** COCO box AP, AP50, AP75 in [0, 1] (detection). */
+  ap?: number;
+  ap50?: number;
+  ap75?: number;
   count?: number;
   /** Why this resolution was not measured (the model cannot take it). */
   error?: string;
@@ -138,9 +149,10 @@ export const EVALUATORS: Record<EvalTask, Evaluator> = {
     bar.done();
     return rows;
   },
+  // A bare backbone (weights file of a registry vitdet/hieradet): no head for either metric.
   detection: async ({ ck }) => {
-    throw new Error(`eval: ${ck.file} holds a ${ck.model.family} detection backbone, not a classifier: there is no classification head to measure accuracy with. ` +
-      'Evaluate a classifier checkpoint (vit, resformer, hiera); AP for detectors will be measured here once the detection task provides its evaluator.');
+    throw new Error(`eval: ${ck.file} holds a ${ck.model.family} detection backbone, not a classifier: there is no classification head to measure accuracy with, ` +
+      'nor a detector head for AP. Evaluate a classifier checkpoint (vit, resformer, hiera, hiera-video) or a detector run of `anyres detect train` (box AP per size).');
   },
 };
 
@@ -188,6 +200,7 @@ export function evalData(spec: string, view: EvalView, baseRes: number, o: { see
 export async function evalCheckpoint(o: EvalOptions): Promise<EvalReport> {
   const view = o.view ?? 'zoom';
   if (view !== 'zoom' && view !== 'canvas') throw new Error(`eval: --view must be zoom or canvas, got '${String(view)}'`);
+  if (isDetectorRun(o.checkpoint)) return evalDetectorRun(o, view);
   const ck = readEvalCheckpoint(o.checkpoint, { ...(o.model !== undefined ? { model: o.model } : {}), ...(o.ema ? { ema: true } : {}) });
   const task = taskOf(ck.model);
   const spec = o.data ?? ck.trainedOn ?? 'synthetic';
@@ -198,12 +211,59 @@ export async function evalCheckpoint(o: EvalOptions): Promise<EvalReport> {
   return { checkpoint: o.checkpoint, family: ck.model.family, task, weights: ck.weights, defaultRes: [...ck.model.defaultRes], data: spec, view, baseRes, samples: data.length, rows };
 }
 
+/** A training run of `anyres detect train` (its last.json records the detector family). */
+function isDetectorRun(file: string): boolean {
+  const json = checkpointJsonPath(file);
+  if (!json.endsWith('.json') || !fs.existsSync(json)) return false;
+  try {
+    return (JSON.parse(fs.readFileSync(json, 'utf8')) as { model?: { family?: string } }).model?.family === DETECTOR_FAMILY;
+  } catch {
+    return false; // loadCheckpoint reports the broken JSON with its own message
+  }
+}
+
+/** Box AP of a detector run at each size, on its validation set rebuilt at that size. */
+async function evalDetectorRun(o: EvalOptions, view: EvalView): Promise<EvalReport> {
+  if (view === 'canvas') throw new Error('eval --view canvas: detection scenes are rendered in one view (objects scale with the image); use --view zoom');
+  if (o.ema) throw new Error('eval --ema: detector runs keep no EMA');
+  const { detector, params, info, mean, std } = loadDetector(o.checkpoint);
+  const stored = info.run['dataInfo'] as DetDataInfo | undefined;
+  const dataInfo: DetDataInfo = { ...(stored ?? { spec: 'synthetic', seed: 0 }), ...(o.data !== undefined ? { spec: o.data } : {}), ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) };
+  const rt = o.rt ?? new Runtime();
+  const rows: EvalRow[] = [];
+  let samples = 0;
+  const bar = progress(o.res.length, `eval ${path.basename(o.checkpoint)}`);
+  for (const r of o.res) {
+    try {
+      detector.checkInputSize(r, r);
+    } catch (e) {
+      rows.push({ res: r, error: (e as Error).message });
+      bar.tick(1);
+      continue;
+    }
+    const splits = await parseDetData(dataInfo, [r, r]);
+    const ds = splits.val ?? splits.train;
+    if (ds.classNames.length !== detector.numClasses) throw new Error(`eval: the detector has ${detector.numClasses} classes but the data '${dataInfo.spec}' has ${ds.classNames.length}`);
+    const v = await evaluateDetector(rt, detector, params, ds, [r, r], { mean, std, batch: o.batch ?? 8, progressStream: { write: () => true } });
+    samples = v.images.length;
+    rows.push({ res: r, ap: v.stats[0]!, ap50: v.stats[1]!, ap75: v.stats[2]!, count: v.images.length });
+    bar.tick(1, { res: r, AP: 100 * v.stats[0]! });
+  }
+  bar.done();
+  if (rows.every((r) => r.error)) throw new Error(`eval: the detector can take none of --res ${o.res.join(',')}:\n${rows.map((r) => `  ${r.res}: ${r.error}`).join('\n')}`);
+  const size = info.run['size'];
+  const trained: [number, number] = Array.isArray(size) && size.length === 2 ? [Number(size[0]), Number(size[1])] : [0, 0];
+  return { checkpoint: o.checkpoint, family: DETECTOR_FAMILY, task: 'detection', weights: 'raw', defaultRes: trained, data: dataInfo.spec, view, baseRes: trained[0], samples, rows };
+}
+
 /** The printed table: one row per resolution. */
 export function evalTable(r: EvalReport): string {
-  const head = ['res', 'top-1 %', 'loss', 'images'];
+  const det = r.task === 'detection';
+  const head = det ? ['res', 'AP %', 'AP50 %', 'AP75 %', 'images'] : ['res', 'top-1 %', 'loss', 'images'];
+  const pct = (x: number | undefined): string => (100 * x!).toFixed(2);
   const body = r.rows.map((x) => x.error
-    ? [String(x.res), '-', '-', `not measured: ${x.error.split('\n')[0]}`]
-    : [`${x.res}${x.res === r.defaultRes[0] ? ' (ckpt)' : ''}`, (100 * x.accuracy!).toFixed(2), x.loss!.toFixed(4), String(x.count)]);
+    ? [String(x.res), ...head.slice(1, -1).map(() => '-'), `not measured: ${x.error.split('\n')[0]}`]
+    : [`${x.res}${x.res === r.defaultRes[0] ? ' (ckpt)' : ''}`, ...(det ? [pct(x.ap), pct(x.ap50), pct(x.ap75)] : [pct(x.accuracy), x.loss!.toFixed(4)]), String(x.count)]);
   const all = [head, ...body];
   const widths = head.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
   return all.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padStart(widths[i]!))).join('  ')).join('\n');
@@ -214,13 +274,15 @@ export async function writeEvalOutputs(r: EvalReport, out: string): Promise<stri
   fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
   const json = `${out}.json`;
   writeFileAtomic(json, JSON.stringify({ schema: 'anyres.eval/1', ...r }, null, 1) + '\n');
-  const measured = r.rows.filter((x) => x.accuracy !== undefined);
+  const value = (x: EvalRow): number | undefined => (r.task === 'detection' ? x.ap : x.accuracy);
+  const measured = r.rows.filter((x) => value(x) !== undefined);
+  const metric = METRIC[r.task];
   const spec = lineChart({
-    title: `${path.basename(r.checkpoint)} (${r.family}, ${r.weights} weights): top-1 accuracy by test resolution, ${r.view} view`,
+    title: `${path.basename(r.checkpoint)} (${r.family}, ${r.weights} weights): ${metric.replace(' (%)', '')} by test resolution, ${r.view} view`,
     x: { field: 'res', title: 'test resolution (px)', scale: 'log2' },
-    y: { field: 'accuracy', title: 'top-1 accuracy (%)', domain: [0, 100], format: '.0f' },
+    y: { field: 'value', title: metric, domain: [0, 100], format: '.0f' },
     color: { field: 'weights', title: 'weights' },
-    rows: measured.map((x) => ({ res: x.res, accuracy: 100 * x.accuracy!, weights: r.weights })),
+    rows: measured.map((x) => ({ res: x.res, value: 100 * value(x)!, weights: r.weights })),
   });
   const chart = await saveChart(spec, out);
   return [json, chart.svgPath, chart.pngPath];
@@ -229,7 +291,7 @@ export async function writeEvalOutputs(r: EvalReport, out: string): Promise<stri
 export function registerEvalCommand(program: Command): void {
   program
     .command('eval')
-    .description('evaluate a checkpoint across test resolutions (accuracy per resolution; a table, a chart and JSON)')
+    .description('evaluate a checkpoint across test resolutions (top-1 accuracy of a classifier, COCO box AP of a detector run, per resolution; a table, a chart and JSON)')
     .requiredOption('--checkpoint <path>', 'a training run directory (or its last.json), or a .safetensors/.pth file')
     .requiredOption('--res <list>', "test resolutions: '32,48,64,96' or a range '32:128:16'")
     .option('--view <view>', 'zoom (the same scene larger) | canvas (same object size, larger field)', 'zoom')
@@ -238,11 +300,11 @@ export function registerEvalCommand(program: Command): void {
     .option('--model <preset|json>', 'for a weights file without anyres.config metadata')
     .option('--ema', "evaluate the EMA weights a run kept (train --ema)")
     .option('--batch <n>', 'batch size', '32')
-    .option('--val-size <n>', 'synthetic: number of validation images', '1000')
+    .option('--val-size <n>', 'synthetic: number of validation images (default 1000 images, 400 clips; detector runs: their own)')
     .option('--seed <n>', 'seed of the synthetic validation scenes', '0')
     .option('--threads <n>', 'ONNX Runtime threads')
     .option('--out <prefix>', 'output prefix: <prefix>.json, <prefix>.svg, <prefix>.png (default: <run>/eval-<view>, or eval-<view> beside a file)')
-    .action(async (f: { checkpoint: string; res: string; view: string; data?: string; baseRes?: string; model?: string; ema?: boolean; batch: string; valSize: string; seed: string; threads?: string; out?: string }) => {
+    .action(async (f: { checkpoint: string; res: string; view: string; data?: string; baseRes?: string; model?: string; ema?: boolean; batch: string; valSize?: string; seed: string; threads?: string; out?: string }) => {
       const int = (flag: string, v: string): number => {
         const x = Number(v);
         if (!Number.isInteger(x) || x < 1) throw new Error(`eval: ${flag} '${v}' must be a positive integer`);
@@ -253,7 +315,7 @@ export function registerEvalCommand(program: Command): void {
         res: parseResolutions(f.res),
         view: f.view as EvalView,
         batch: int('--batch', f.batch),
-        valSize: int('--val-size', f.valSize),
+        ...(f.valSize !== undefined ? { valSize: int('--val-size', f.valSize) } : {}),
         seed: Number(f.seed),
         ...(f.data !== undefined ? { data: f.data } : {}),
         ...(f.baseRes !== undefined ? { baseRes: int('--base-res', f.baseRes) } : {}),
@@ -261,7 +323,7 @@ export function registerEvalCommand(program: Command): void {
         ...(f.ema ? { ema: true } : {}),
         ...(f.threads !== undefined ? { rt: new Runtime({ threads: int('--threads', f.threads) }) } : {}),
       });
-      console.log(`eval: ${f.checkpoint} (${r.family}, ${r.weights} weights, trained at ${r.defaultRes.join('x')}) on ${r.samples} ${r.data} images, ${r.view} view${r.view === 'canvas' ? ` (object size of ${r.baseRes} px)` : ''}`);
+      console.log(`eval: ${f.checkpoint} (${r.family}, ${r.weights} weights, trained at ${r.defaultRes.join('x')}; ${METRIC[r.task]}) on ${r.samples} ${r.data} images, ${r.view} view${r.view === 'canvas' ? ` (object size of ${r.baseRes} px)` : ''}`);
       console.log(evalTable(r));
       const isRun = fs.existsSync(f.checkpoint) && fs.statSync(f.checkpoint).isDirectory();
       const out = f.out ?? (isRun ? path.join(f.checkpoint, `eval-${r.view}${r.weights === 'ema' ? '-ema' : ''}`) : path.join(path.dirname(f.checkpoint), `eval-${r.view}`));

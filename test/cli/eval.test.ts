@@ -74,3 +74,31 @@ test('eval: a detection backbone is refused as not a classifier', async () => {
   saveSafetensors(file, new Map([...w].map(([k, v]) => [k, { shape: v.shape, data: v.data }])), { 'anyres.config': JSON.stringify(checkpointConfigOf(det)) });
   await assert.rejects(evalCheckpoint({ checkpoint: file, res: [64], rt }), /vitdet detection backbone, not a classifier/);
 });
+
+test('eval: a detector run (anyres detect train) reports COCO box AP per resolution, the same numbers as detect eval', { timeout: 300_000 }, async () => {
+  const { registerDetectCommands } = await import('../../src/cli/detect.ts');
+  const run = tmp('detector');
+  const p = new Command();
+  p.exitOverride();
+  registerDetectCommands(p);
+  const log = console.log;
+  console.log = () => undefined;
+  try {
+    await p.parseAsync(['node', 'anyres', 'detect', 'train', '--model', 'vitdet-mini', '--data', 'synthetic', '--res', '64', '--steps', '2', '--batch', '2', '--train-size', '4', '--val-size', '3', '--no-eval', '--threads', '1', '--out', run]);
+    const q = new Command();
+    q.exitOverride();
+    registerDetectCommands(q);
+    await q.parseAsync(['node', 'anyres', 'detect', 'eval', '--checkpoint', run, '--res', '96', '--threads', '1', '--json', path.join(run, 'ref.json')]);
+  } finally {
+    console.log = log;
+  }
+  const r = await evalCheckpoint({ checkpoint: run, res: [64, 96, 60], rt });
+  assert.equal(r.task, 'detection');
+  assert.deepEqual(r.rows.map((x) => x.res), [64, 96, 60]);
+  assert.ok(r.rows[2]!.error, 'an unsupported size is reported, not measured');
+  for (const x of r.rows.slice(0, 2)) assert.ok(x.ap! >= 0 && x.ap! <= 1 && x.count === 3, JSON.stringify(x));
+  const ref = JSON.parse(fs.readFileSync(path.join(run, 'ref.json'), 'utf8')) as { stats: Record<string, number> };
+  assert.equal(r.rows[1]!.ap, ref.stats['AP']);
+  assert.equal(r.rows[1]!.ap50, ref.stats['AP50']);
+  await assert.rejects(evalCheckpoint({ checkpoint: run, res: [64], rt, view: 'canvas' }), /detection scenes are rendered in one view/);
+});
