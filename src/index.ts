@@ -9,7 +9,7 @@
  */
 export * from './graph/index.ts';
 export * as nn from './nn/index.ts';
-export { Params, collectParams, initWeights, countParams, type ParamInfo, type Weights } from './nn/params.ts';
+export { Params, collectParams, initWeights, countParams, type ForkableRandom, type ParamInfo, type Weights } from './nn/params.ts';
 export * as posembed from './posembed/index.ts';
 export * from './posembed/graph.ts';
 export type { Model, ForwardOptions, ForwardOutput } from './models/types.ts';
@@ -19,7 +19,7 @@ export { createHieraVideo, hieraVideoPresets, type HieraVideoConfig } from './mo
 export { createHieraMae } from './models/hiera-mae.ts';
 export { createVitDet, vitdetPresets, vitdetSpeedConfigs, type VitDetConfig } from './models/vitdet.ts';
 export { createHieraDet, hieradetPresets, recursiveAbsWinInit, type HieraDetConfig } from './models/hieradet.ts';
-export { createModel, presetNames, describePreset, modelFromCheckpointConfig } from './models/registry.ts';
+export { createModel, presetNames, describePreset, modelFromCheckpointConfig, modelFromSpec, parseModelSpec } from './models/registry.ts';
 export * as io from './io/index.ts';
 export * as data from './data/index.ts';
 export { compileTrainStep, compileEval } from './train/step.ts';
@@ -31,6 +31,7 @@ export { convertForResolution } from './train/finetune.ts';
 export { evalCheckpoint, type EvalReport } from './cli/eval.ts';
 export { sweep, evaluateAccuracy, parseResolutions } from './eval/sweep.ts';
 export { reproduce } from './eval/reproduce.ts';
+export { pairedDifference, pairedVerdict, studentTQuantile, studentTCdf, type PairedResult } from './eval/paired.ts';
 export { Rng } from './util/rng.ts';
 // COCO evaluation (pycocotools COCOeval) and COCO RLE masks (src/det)
 export { cocoEval, formatSummary, linspace, STATS_NAMES, type CocoEvalParams, type CocoEvalResult, type IouType } from './det/coco-eval.ts';

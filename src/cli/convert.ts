@@ -38,7 +38,7 @@ import { type HieraConfig, patchGrid } from '../models/hiera-config.ts';
 import type { VitConfig } from '../models/vit.ts';
 import type { VitDetConfig } from '../models/vitdet.ts';
 import type { HieraDetConfig } from '../models/hieradet.ts';
-import { checkpointConfigOf, createModel, modelFromCheckpointConfig, presetNames } from '../models/registry.ts';
+import { checkpointConfigOf, createModel, modelFromCheckpointConfig, parseModelSpec, presetNames } from '../models/registry.ts';
 import { Params, type Weights } from '../nn/params.ts';
 import { Runtime, host } from '../graph/runtime.ts';
 import { absWinFromLearned } from '../posembed/abswin.ts';
@@ -46,29 +46,35 @@ import { type Grid, tokensToGrid } from '../posembed/reference.ts';
 import { tiledEnergyShare, windowSimilarity } from '../posembed/similarity.ts';
 import { type NamedTensor, saveSafetensors } from '../io/safetensors.ts';
 import { learnedPosEmbedOf, loadWeightsFromTensors, readCheckpointFile } from '../io/load-model.ts';
+import { loadModelCheckpoint, readAnyCheckpoint } from '../io/read-checkpoint.ts';
+import { type Layout, LAYOUTS, isLayout, toLayout } from '../io/layouts.ts';
+import { type TorchSaveValue, savePth } from '../io/pth-write.ts';
+import { sniffCheckpoint } from '../io/checkpoint.ts';
+import { ArrayValue, readPth } from '../io/pth.ts';
+import { readNumpyPickle } from '../io/numpy-pickle.ts';
+import type { PyValue } from '../io/pickle.ts';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
+import { LAST_JSON, saveCheckpoint } from '../train/checkpoint.ts';
+import { stateFromParams } from '../train/state.ts';
 import { heatmapGrid } from '../eval/heatmap.ts';
 import { barChart, saveChart, writeFileAtomic } from '../eval/charts.ts';
 
 export type PosEmbedConvert = 'interpolate' | 'abswin' | 'tile';
 export const POSEMBED_CONVERTS: readonly PosEmbedConvert[] = ['interpolate', 'abswin', 'tile'];
 
-/** Which model a checkpoint holds: `--model` (a preset name or a JSON file `{family, config}`), else its metadata. */
+/**
+ * Which model a checkpoint holds: `--model` (a preset name, inline JSON or a JSON file, each
+ * `{family, preset?, config?, overrides?}`; src/models/spec.ts), else its `anyres.config` metadata.
+ */
 export function sourceModelOf(model: string | undefined, metadata: Record<string, string>, file: string, numClasses?: number): Model {
   const overrides: Record<string, unknown> = numClasses === undefined ? {} : { numClasses };
-  if (model !== undefined) {
-    if (presetNames().includes(model)) return createModel(model, overrides);
-    if (fs.existsSync(model)) {
-      const m = modelFromCheckpointConfig(fs.readFileSync(model, 'utf8'));
-      return Object.keys(overrides).length ? createModel({ family: m.family, config: m.config }, overrides) : m;
-    }
-    throw new Error(`convert: --model '${model}' is neither a preset (${presetNames().join(', ')}) nor a JSON file with {family, config}`);
-  }
+  const withClasses = (m: Model): Model => (Object.keys(overrides).length ? createModel({ family: m.family, config: m.config }, overrides) : m);
+  if (model !== undefined) return withClasses(parseModelSpec(model).model);
   const meta = metadata['anyres.config'];
   if (meta === undefined) {
-    throw new Error(`convert: ${file} does not say which model it holds (no 'anyres.config' metadata); pass --model <preset> (see 'anyres models')`);
+    throw new Error(`convert: ${file} does not say which model it holds (no 'anyres.config' metadata); pass --model <preset | JSON {family, preset, overrides}> (see 'anyres models'), or leave out --model, --res and --posembed-convert to convert the format only`);
   }
-  const m = modelFromCheckpointConfig(meta);
-  return Object.keys(overrides).length ? createModel({ family: m.family, config: m.config }, overrides) : m;
+  return withClasses(modelFromCheckpointConfig(meta));
 }
 
 export interface ConvertWeightsOptions {
@@ -199,29 +205,47 @@ function toTiled(source: Model, weights: Weights, opts: ConvertWeightsOptions): 
 export interface ConvertOptions extends ConvertWeightsOptions {
   from: string;
   to: string;
-  /** Source model: preset or JSON file; default the checkpoint's anyres.config. */
+  /** Source model: preset, inline JSON or JSON file; default the checkpoint's recorded spec. */
   model?: string;
   numClasses?: number;
   /** Missing/unexpected keys in the SOURCE load are errors (default true). */
   strict?: boolean;
   sourceGrid?: [number, number];
+  /** Write the key names and nesting of this source's code (src/io/layouts.ts) instead of ours. */
+  layout?: Layout;
+  /**
+   * Write `to` as a training run directory (last.json + ckpt-0.safetensors, fresh optimizer
+   * moments) that `anyres finetune --from` / `train --resume` start from.
+   */
+  run?: boolean;
 }
 
 export interface ConvertResult extends ConvertedWeights {
   source: Model;
   /** Load report of the source checkpoint. */
   report: string;
+  /** What the output file holds (layout and container). */
+  wrote: string;
 }
 
-/** Reads `from`, converts, writes `to` (safetensors + metadata, atomically). */
+/** `.pth` / `.pt` / `.bin` → torch.save zip; anything else safetensors. */
+export function outputFormatOf(file: string): 'pth' | 'safetensors' {
+  return /\.(pth|pt|bin)$/i.test(file) ? 'pth' : 'safetensors';
+}
+
+/** Reads `from` (any checkpoint: src/io/read-checkpoint.ts), converts, writes `to` (atomically) in our names or `layout`. */
 export function convertCheckpoint(o: ConvertOptions): ConvertResult {
-  const { tensors, metadata } = readCheckpointFile(o.from);
-  const source = sourceModelOf(o.model, metadata, o.from, o.numClasses);
+  const ck = readAnyCheckpoint(o.from);
+  const { tensors, metadata } = ck;
+  const source = o.model !== undefined || !ck.spec ? sourceModelOf(o.model, metadata, o.from, o.numClasses) : sourceModelOf(undefined, { 'anyres.config': JSON.stringify(ck.spec) }, o.from, o.numClasses);
   const loaded = loadWeightsFromTensors(source, tensors, { strict: o.strict ?? true, ...(o.sourceGrid ? { sourceGrid: o.sourceGrid } : {}) }, metadata, o.from);
   const conv = convertWeights(source, loaded.weights, o);
   const meta: Record<string, string> = {};
   // Keep what describes the data (class names, normalisation) from an anyres source.
   for (const k of ['anyres.classes', 'anyres.dataset', 'anyres.normalization', 'anyres.train_res']) if (metadata[k] !== undefined) meta[k] = metadata[k]!;
+  // An official checkpoint was trained on ImageNet-normalised inputs (timm IMAGENET_DEFAULT_MEAN/STD);
+  // recording it keeps `predict` / `export` of the converted file right.
+  if (ck.origin === 'foreign' && meta['anyres.normalization'] === undefined) meta['anyres.normalization'] = JSON.stringify({ mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
   Object.assign(meta, {
     'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
     'anyres.converted_from': path.basename(o.from),
@@ -229,8 +253,88 @@ export function convertCheckpoint(o: ConvertOptions): ConvertResult {
     'anyres.posembed_convert': o.posembedConvert ?? 'interpolate',
     ...(conv.relResidual !== undefined ? { 'anyres.abswin_rel_residual': String(conv.relResidual) } : {}),
   });
-  saveSafetensors(o.to, asTensors(conv.weights), meta);
-  return { ...conv, source, report: loaded.report };
+  const ours = asTensors(conv.weights);
+  const fmt = outputFormatOf(o.to);
+  let wrote: string;
+  if (o.run) {
+    if (o.layout) throw new Error('convert: --run writes an anyres training run; it cannot be combined with --layout');
+    const run: Record<string, unknown> = { convertedFrom: path.resolve(o.from), posembedConvert: o.posembedConvert ?? 'interpolate' };
+    if (meta['anyres.dataset'] !== undefined) run['data'] = meta['anyres.dataset'];
+    if (meta['anyres.train_res'] !== undefined) run['resolutions'] = JSON.parse(meta['anyres.train_res']) as unknown;
+    saveCheckpoint(o.to, stateFromParams(new Map([...conv.weights].map(([k, v]) => [k, v.data]))), {
+      model: { family: conv.model.family, config: conv.model.config }, run, epoch: 0, stepInEpoch: 0, rng: {},
+    });
+    return { ...conv, source, report: loaded.report, wrote: `a training run directory (${LAST_JSON} + ckpt-0.safetensors) for 'anyres finetune --from ${o.to}'` };
+  }
+  if (o.layout) {
+    const l = toLayout(conv.model, ours, o.layout);
+    meta['anyres.layout'] = o.layout;
+    if (fmt === 'pth') savePth(o.to, l.root);
+    else saveSafetensors(o.to, l.flat, meta);
+    wrote = `${o.layout} layout (${l.note}) as ${fmt}`;
+  } else {
+    if (fmt === 'pth') savePth(o.to, ours as Map<string, TorchSaveValue>);
+    else saveSafetensors(o.to, ours, meta);
+    wrote = fmt === 'pth' ? 'anyres (official) names as a torch.save zip' : 'anyres safetensors with anyres.config';
+  }
+  return { ...conv, source, report: loaded.report, wrote };
+}
+
+export interface FormatConvertResult {
+  tensors: number;
+  /** dtype -> number of tensors written with it. */
+  dtypes: Record<string, number>;
+  source: string;
+}
+
+/**
+ * Converts the container only: every tensor of any state dict, names and dtypes kept (or cast to
+ * float32). A torch/pickle source written as `.pth` keeps its nesting (`{'model': sd, 'epoch': 5}`);
+ * otherwise names are the flattened dotted keys (safetensors has no nesting).
+ */
+export function convertFormat(from: string, to: string, opts: { float32?: boolean } = {}): FormatConvertResult {
+  const keep = !opts.float32;
+  const bytes = fs.readFileSync(from);
+  const kind = sniffCheckpoint(bytes);
+  const dtypes: Record<string, number> = {};
+  const count = (t: NamedTensor): void => { const d = keep ? t.dtype ?? 'F32' : 'F32'; dtypes[d] = (dtypes[d] ?? 0) + 1; };
+  if (outputFormatOf(to) === 'pth' && (kind === 'pth-zip' || kind === 'pth-legacy' || kind === 'pickle')) {
+    const root = kind === 'pickle' ? readNumpyPickle(bytes, from) : readPth(bytes, from);
+    const { value, tensors } = toSaveValue(root, from);
+    for (const t of tensors) count(t);
+    savePth(to, value, { keepDtypes: keep });
+    return { tensors: tensors.length, dtypes, source: kind };
+  }
+  const { tensors, metadata } = readCheckpointFile(from);
+  for (const t of tensors.values()) count(t);
+  if (outputFormatOf(to) === 'pth') savePth(to, tensors as Map<string, TorchSaveValue>, { keepDtypes: keep });
+  else saveSafetensors(to, tensors, metadata, { keepDtypes: keep });
+  return { tensors: tensors.size, dtypes, source: kind };
+}
+
+/** A read pickle as a value torch.save can write: dicts, lists, scalars, arrays; other objects are refused. */
+function toSaveValue(v: PyValue, from: string): { value: TorchSaveValue; tensors: NamedTensor[] } {
+  const tensors: NamedTensor[] = [];
+  const walk = (x: PyValue, key: string): TorchSaveValue => {
+    if (x === null || typeof x === 'boolean' || typeof x === 'number' || typeof x === 'string') return x;
+    if (x instanceof ArrayValue) {
+      const t: NamedTensor = { shape: x.shape, data: x.data, dtype: x.dtype, raw: x.raw };
+      tensors.push(t);
+      return t;
+    }
+    if (x instanceof Map) {
+      const m = new Map<string, TorchSaveValue>();
+      for (const [k, y] of x) {
+        if (typeof k !== 'string' && typeof k !== 'number') throw new Error(`convert: ${from} has a key of type ${typeof k} under '${key}'; only string keys are written`);
+        m.set(String(k), walk(y, key ? `${key}.${String(k)}` : String(k)));
+      }
+      return m;
+    }
+    if (Array.isArray(x)) return (x as readonly PyValue[]).map((y, i) => walk(y, `${key}.${i}`));
+    if (typeof x === 'bigint') return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : String(x);
+    throw new Error(`convert: ${from} holds ${x instanceof Uint8Array ? 'raw bytes' : 'an object'} at '${key}', which the .pth writer does not write; convert to .safetensors (tensors only)`);
+  };
+  return { value: walk(v, ''), tensors };
 }
 
 /** '448' or '448x320' -> [H, W]. */
@@ -243,13 +347,17 @@ export function parseSize(v: string, what = '--res'): [number, number] {
 export function registerConvertCommand(program: Command): void {
   program
     .command('convert')
-    .description('convert a checkpoint (.pth or .safetensors; official Hiera, HF Hiera, SAM 2, timm, detectron2, ResFormer) to anyres safetensors at a new resolution / position-embedding scheme')
-    .requiredOption('--from <file>', 'checkpoint to read (.pth/.pt/.bin via a restricted unpickler, or .safetensors)')
-    .requiredOption('--to <file>', 'output .safetensors (written atomically, with anyres.config metadata)')
-    .option('--model <preset|json>', "the model the checkpoint holds (see 'anyres models'); default: its anyres.config metadata")
+    .description('convert a checkpoint (torch .pth zip or legacy, numpy .pkl, .safetensors; official Hiera, HF Hiera, SAM 2, timm, detectron2, ResFormer, anyres runs): to a new resolution / position-embedding scheme, to another layout (official, timm, hf, sam2, detectron2), or only to another file format')
+    .requiredOption('--from <file>', 'checkpoint to read: a file (.pth/.pt/.bin/.pkl via a restricted unpickler, or .safetensors), a training run directory or its last.json')
+    .requiredOption('--to <file>', 'output: .safetensors, or .pth/.pt/.bin for a torch.save zip that torch.load(weights_only=True) reads (written atomically)')
+    .option('--model <preset|json|file>', "the model the checkpoint holds: a preset (see 'anyres models'), inline JSON or a JSON file {family, preset?, config?, overrides?}; default: what the checkpoint records. Without a model (and no --res / --posembed-convert / --layout) only the format is converted")
     .option('--num-classes <n>', 'classes of the checkpoint head, when they differ from the preset', (v) => Number(v))
     .option('--res <size>', 'new default resolution: N or HxW')
-    .option('--posembed-convert <how>', 'interpolate | abswin | tile (see below)', 'interpolate')
+    .option('--posembed-convert <how>', 'interpolate | abswin | tile (see below); default interpolate')
+    .option('--layout <layout>', `write the key names and nesting of a source's code: ${LAYOUTS.join(' | ')} (src/io/layouts.ts)`)
+    .option('--run', "write --to as a training run directory (last.json + ckpt-0.safetensors) that 'anyres finetune --from' starts from")
+    .option('--format-only', 'convert the file format only: every tensor, names and dtypes kept (any state dict; no model needed)')
+    .option('--float32', 'with a format-only conversion: cast every tensor to float32')
     .option('--global-size <size>', 'abswin: grid of the global embedding (default: the config, 7x7 for the Hiera presets)')
     .option('--iterations <n>', 'abswin: least-squares refinements of the split (default 200)', (v) => Number(v))
     .option('--target <preset>', 'tile: the ViTDet preset to build')
@@ -268,13 +376,26 @@ Position-embedding conversions:
                is exactly tiled + global; otherwise the relative residual is printed.
   tile         plain ViT -> ViTDet (--target): the ViT's learned grid becomes the window embedding, tiled
                over the feature map; rel-pos tables and the pyramid are initialised (listed in the report).`)
-    .action((o: { from: string; to: string; model?: string; numClasses?: number; res?: string; posembedConvert: string; globalSize?: string; iterations?: number; target?: string; sourceGrid?: string; strict: boolean }) => {
-      if (!POSEMBED_CONVERTS.includes(o.posembedConvert as PosEmbedConvert)) {
-        throw new Error(`convert: --posembed-convert must be one of ${POSEMBED_CONVERTS.join(', ')}, got '${o.posembedConvert}'`);
+    .action((o: { from: string; to: string; model?: string; numClasses?: number; res?: string; posembedConvert?: string; layout?: string; run?: boolean; formatOnly?: boolean; float32?: boolean; globalSize?: string; iterations?: number; target?: string; sourceGrid?: string; strict: boolean }) => {
+      if (o.layout !== undefined && !isLayout(o.layout)) throw new Error(`convert: --layout must be one of ${LAYOUTS.join(', ')}, got '${o.layout}'`);
+      const modelWork = o.model !== undefined || o.res !== undefined || o.posembedConvert !== undefined || o.layout !== undefined || o.target !== undefined || o.run === true;
+      if (o.formatOnly && modelWork) throw new Error('convert: --format-only converts the file as it is; it cannot be combined with --model, --res, --posembed-convert, --target or --layout');
+      if (o.float32 && !o.formatOnly && modelWork) throw new Error('convert: --float32 applies to format-only conversions (model conversions always write float32)');
+      if (o.formatOnly || (!modelWork && !readAnyCheckpoint(o.from).spec)) {
+        const r = convertFormat(o.from, o.to, { float32: o.float32 ?? false });
+        const d = Object.entries(r.dtypes).map(([k, n]) => `${n} ${k}`).join(', ');
+        console.log(`convert: format only (${r.source} -> ${outputFormatOf(o.to)}): ${r.tensors} tensors (${d || 'none'}), names ${o.float32 ? 'kept, cast to float32' : 'and dtypes kept'}; wrote ${o.to}`);
+        return;
+      }
+      const how = o.posembedConvert ?? 'interpolate';
+      if (!POSEMBED_CONVERTS.includes(how as PosEmbedConvert)) {
+        throw new Error(`convert: --posembed-convert must be one of ${POSEMBED_CONVERTS.join(', ')}, got '${how}'`);
       }
       const r = convertCheckpoint({
-        from: o.from, to: o.to, strict: o.strict, posembedConvert: o.posembedConvert as PosEmbedConvert,
+        from: o.from, to: o.to, strict: o.strict, posembedConvert: how as PosEmbedConvert,
         ...(o.model !== undefined ? { model: o.model } : {}),
+        ...(o.layout !== undefined ? { layout: o.layout as Layout } : {}),
+        ...(o.run ? { run: true } : {}),
         ...(o.numClasses !== undefined ? { numClasses: o.numClasses } : {}),
         ...(o.res !== undefined ? { res: parseSize(o.res) } : {}),
         ...(o.globalSize !== undefined ? { globalSize: parseSize(o.globalSize, '--global-size') } : {}),
@@ -284,7 +405,7 @@ Position-embedding conversions:
       });
       console.log(`convert: loaded ${o.from} as ${r.source.family}\n${r.report}`);
       for (const n of r.notes) console.log(n);
-      console.log(`convert: wrote ${o.to} (${r.model.family}, default ${r.model.defaultRes.join('x')}, ${r.weights.size} tensors)`);
+      console.log(`convert: wrote ${o.to} (${r.model.family}, default ${r.model.defaultRes.join('x')}, ${r.weights.size} tensors, ${r.wrote})`);
     });
 }
 
@@ -385,9 +506,10 @@ export function registerSimilarityCommand(program: Command): void {
     .option('--out <prefix>', 'output path prefix: <prefix>-heatmap.png, <prefix>-channels.{svg,png}', 'similarity')
     .option('--no-strict', 'fill missing keys from the initialisers')
     .action(async (o: { checkpoint: string; model?: string; numClasses?: number; window?: string; channels: number; out: string; strict: boolean }) => {
-      const { tensors, metadata } = readCheckpointFile(o.checkpoint);
-      const model = sourceModelOf(o.model, metadata, o.checkpoint, o.numClasses);
-      const loaded = loadWeightsFromTensors(model, tensors, { strict: o.strict }, metadata, o.checkpoint);
+      const loaded = loadModelCheckpoint(o.checkpoint, {
+        strict: o.strict, ...(o.model !== undefined ? { model: o.model } : {}), ...(o.numClasses !== undefined ? { overrides: { numClasses: o.numClasses } } : {}),
+      });
+      const model = loaded.model;
       const window = o.window !== undefined ? parseSize(o.window, '--window') : defaultWindowOf(model);
       if (!window) throw new Error(`similarity: ${model.family} has no attention window; pass --window N (e.g. --window 7 for a 14x14 grid)`);
       const grid = await positionEmbeddingAt(model, loaded.weights);

@@ -12,6 +12,7 @@ import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
 import { registerEvalCommand } from './eval.ts';
+import { registerPredictCommand } from './predict.ts';
 import { registerDetectCommands } from './detect.ts';
 
 const program = new Command();
@@ -31,6 +32,7 @@ registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
 registerEvalCommand(program);
+registerPredictCommand(program);
 registerDetectCommands(program);
 
 program.parseAsync(process.argv).catch((e: unknown) => {

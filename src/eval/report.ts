@@ -28,8 +28,9 @@
 import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
+import { validatePairedData } from './paired.ts';
 import { renderChart, writeFileAtomic, type ChartSpec } from './charts.ts';
-import { validateDetectionData } from './results-detection.ts';
+import { DETECTION_SECTION, validateDetectionData } from './results-detection.ts';
 
 /** A seed aggregate: `mean` and its spread (e.g. standard deviation) across seeds. */
 export interface MeanSpread {
@@ -95,7 +96,8 @@ export interface ResultsJson {
   sections: Section[];
   /**
    * Structured numbers of a section, by key (`Report.data`), for programs that read results.json.
-   * Known keys are checked by `validateResults`: `detection` (src/eval/results-detection.ts).
+   * Known keys are checked by `validateResults`: `detection` (src/eval/results-detection.ts),
+   * `paired` (src/eval/paired.ts).
    */
   data?: Record<string, unknown>;
 }
@@ -516,6 +518,12 @@ export function validateResults(json: unknown): string[] {
     const data = json['data'];
     if (!isRecord(data)) problems.push('data: expected an object');
     else if (data['detection'] !== undefined) problems.push(...validateDetectionData(data['detection']));
+    if (isRecord(data) && data['paired'] !== undefined) problems.push(...validatePairedData(data['paired']));
+  }
+  // A detection section's numbers must be there to check (the main job's section writes them).
+  const detSection = Array.isArray(sections) && sections.some((s: unknown) => isRecord(s) && typeof s['title'] === 'string' && DETECTION_SECTION.test(s['title']));
+  if (detSection && !(isRecord(json['data']) && json['data']['detection'] !== undefined)) {
+    problems.push('data.detection: the report has a detection section but results.json holds no data.detection');
   }
   // Every number in the document, wherever it sits (table cells, mean/spread, chart data,
   // run info), must be finite.

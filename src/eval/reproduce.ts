@@ -35,6 +35,9 @@ import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './
 import { type DetectionExperimentOptions, detectionPlan, runDetectionExperiment } from './experiments/detection.ts';
 import { detectionSection } from './experiments/detection-report.ts';
 import { meanStd, verdictOf } from './verdict.ts';
+import { PAIRED_RULE, type PairedRowData, comparePaired } from './paired.ts';
+import { globalSizeSection, pairedCellColumns, pairedCells, pairedSummary } from './experiments/abswin-report.ts';
+import { resformerProtocolSection } from './experiments/resformer-report.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
 import { saveCheckpoint } from '../train/checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
@@ -84,6 +87,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
         baseRes: 64, evalRes: [64, 80, 96], finetuneRes: [80], mechanismFinetuneRes: [80], seeds: seeds ?? [0], arch: hieraArch, similarityEvery: 20, numClasses: 10,
         train: { steps: 60, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 10 },
         finetune: { steps: 10, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 2 },
+        globalSizes: { sizes: [[2, 2], [4, 4], 'base'], evalRes: [64, 96], train: { steps: 10, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 2 } },
       },
       mae: {
         baseRes: 64, evalRes: [64, 96], finetuneRes: [80], seeds: seeds ?? [0], arch: hieraArch, numClasses: 10,
@@ -93,7 +97,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       },
       resformer: {
         baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
-        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 },
+        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'],
         train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
@@ -110,6 +114,12 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], mechanismFinetuneRes: [80], seeds: seeds ?? [0, 1, 2], arch: hieraArch, similarityEvery: 100, numClasses: 10,
       train: { steps: 1500, batch: 16, lr: 5e-4, weightDecay: 0.05, warmupSteps: 50 },
       finetune: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 },
+      // Global-size ablation (Tab. 2), warm-started from the trained models: 3 sizes x 3 seeds x 100 steps
+      // plus 27 evaluations. Measured: 51 CPU-seconds per seed (3 sizes, compiles included), so about
+      // 1.5-2.5 minutes for 3 seeds on 2 idle cores. A from-scratch version would be 6 more 1500-step
+      // runs (21-33 s per 100 steps measured on the shared machine, about 2x inflated: 2.5-4 minutes
+      // each on 2 idle cores, 15-24 minutes in all), over the default budget.
+      globalSizes: { sizes: [[2, 2], [4, 4], 'base'], evalRes: [64, 96, 128], train: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 } },
     },
     mae: {
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80], seeds: seeds ? seeds.slice(0, 2) : [0, 1], arch: hieraArch, numClasses: 10,
@@ -123,7 +133,7 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
     },
     resformer: {
       baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 10,
-      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch,
+      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'],
       train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
@@ -166,24 +176,27 @@ export { verdictOf };
  * its verdict. `verdict` receives one entry per row under `${prefix}${mode}/${res}`.
  */
 function pairedRows(
-  accuracy: readonly { strategy: string; mode: 'direct' | 'finetune'; res: number; accuracy: number }[],
+  accuracy: readonly { strategy: string; seed: number; mode: 'direct' | 'finetune'; res: number; accuracy: number }[],
   strategies: [interp: string, abswin: string],
   verdictNames: [interp: string, abswin: string],
   o: { seeds: number[]; numClasses: number },
   verdict: Record<string, unknown>,
   prefix: string,
+  paired: PairedRowData[],
 ): Record<string, CellValue>[] {
   const rows: Record<string, CellValue>[] = [];
   for (const mode of ['direct', 'finetune'] as const) {
     const resList = [...new Set(accuracy.filter((a) => a.mode === mode && strategies.includes(a.strategy)).map((a) => a.res))].sort((a, b) => a - b);
     for (const rr of resList) {
-      const get = (s: string): number[] => accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => a.accuracy);
-      const a = meanStd(get(strategies[0]));
-      const b = meanStd(get(strategies[1]));
-      const diff = b.mean - a.mean;
-      const v = verdictOf(a, b, o.seeds.length, ['interpolation', 'abs-win'], 100 / o.numClasses);
-      rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, diff, verdict: v });
-      verdict[`${prefix}${mode}/${rr}`] = { [verdictNames[0]]: a, [verdictNames[1]]: b, diff, verdict: v };
+      const get = (s: string): { seed: number; value: number }[] =>
+        accuracy.filter((a) => a.strategy === s && a.mode === mode && a.res === rr).map((a) => ({ seed: a.seed, value: a.accuracy }));
+      const a = meanStd(get(strategies[0]).map((x) => x.value));
+      const b = meanStd(get(strategies[1]).map((x) => x.value));
+      // Paired by seed (same trained weights per seed): src/eval/paired.ts.
+      const pr = comparePaired(prefix ? prefix.replace(/\/$/, '') : 'mae', `${mode}/${rr}`, get(strategies[0]), get(strategies[1]), ['interpolation', 'abs-win'], 100 / o.numClasses);
+      paired.push(pr);
+      rows.push({ setting: mode === 'direct' ? 'direct' : 'fine-tuned', res: rr, interp: a, abswin: b, ...pairedCells(pr) });
+      verdict[`${prefix}${mode}/${rr}`] = { [verdictNames[0]]: a, [verdictNames[1]]: b, diff: pr.mean, paired: pairedSummary(pr), verdict: pr.verdict };
     }
   }
   return rows;
@@ -196,8 +209,7 @@ function pairedColumns(interpTitle: string, abswinTitle: string): Column[] {
     { key: 'res', title: 'test px', format: 'integer' },
     { key: 'interp', title: interpTitle, format: 'accuracy' },
     { key: 'abswin', title: abswinTitle, format: 'accuracy' },
-    { key: 'diff', title: 'abs-win − interp.', format: 'accuracy' },
-    { key: 'verdict', title: 'difference vs seed spread' },
+    ...pairedCellColumns('abs-win − interp.'),
   ];
 }
 
@@ -216,7 +228,7 @@ function channel(data: ArrayLike<number>, c: number, H: number, W: number): Chan
   return { data: Array.from({ length: hw }, (_, i) => data[c * hw + i]!), shape: [H, W] };
 }
 
-async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentOptions): Promise<Record<string, unknown>> {
+async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentOptions, paired: PairedRowData[]): Promise<Record<string, unknown>> {
   const base = o.baseRes;
   const verdict: Record<string, unknown> = {};
   r.section('1. Absolute win on Hiera (Bolya et al. 2024, Tables 1, 8 and 18)');
@@ -250,10 +262,13 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
           }
         }
         if (means.absolute && means.abswin) {
-          const diff = means.abswin.mean - means.absolute.mean;
-          row.diff = diff;
-          row.verdict = verdictOf(means.absolute, means.abswin, o.seeds.length, ['absolute', 'abs-win'], 100 / o.numClasses);
-          verdict[`${mode}/${view}/${rr}`] = { absolute: means.absolute, abswin: means.abswin, diff, verdict: row.verdict };
+          // Paired by seed (same initial shared weights, batches and flips): src/eval/paired.ts.
+          const bySeed = (s: string): { seed: number; value: number }[] =>
+            res.accuracy.filter((a) => a.strategy === s && a.mode === mode && a.view === view && a.res === rr).map((a) => ({ seed: a.seed, value: a.accuracy }));
+          const pr = comparePaired('abswin', `${mode}/${view}/${rr}`, bySeed('absolute'), bySeed('abswin'), ['absolute', 'abs-win'], 100 / o.numClasses);
+          paired.push(pr);
+          Object.assign(row, pairedCells(pr));
+          verdict[`${mode}/${view}/${rr}`] = { absolute: means.absolute, abswin: means.abswin, diff: pr.mean, paired: pairedSummary(pr), verdict: pr.verdict };
         }
         tableRows.push(row);
       }
@@ -267,11 +282,11 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
       { key: 'absolute_delta', title: 'Δ vs base', format: 'accuracy' },
       { key: 'abswin', title: 'abs-win', format: 'accuracy' },
       { key: 'abswin_delta', title: 'Δ vs base', format: 'accuracy' },
-      { key: 'diff', title: 'abs-win − absolute', format: 'accuracy' },
-      { key: 'verdict', title: 'difference vs seed spread' },
+      ...pairedCellColumns('abs-win − absolute'),
     ],
     rows: tableRows,
-    caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s); Δ is the change from the ${base} px direct accuracy of the same strategy.`,
+    caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s); Δ is the change from the ${base} px direct accuracy of the same strategy; ` +
+      'the difference is paired by seed (same initial weights and batches) with its 95% t interval.',
   });
   for (const setting of ['direct/zoom', 'direct/canvas', 'finetune/zoom']) {
     const rows = chartRows.filter((x) => x.setting === setting);
@@ -295,7 +310,7 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
       'At the base size both networks compute the same function. At a new size the only difference is how the embedding is resized: ' +
       'bicubic interpolation of the whole embedding (the common practice) versus absolute win (tile the window part, interpolate the global part).',
   );
-  const mechRows = pairedRows(res.accuracy, ['tiled-interpolate', 'tiled-abswin'], ['interpolate', 'abswin'], o, verdict, 'mechanism/');
+  const mechRows = pairedRows(res.accuracy, ['tiled-interpolate', 'tiled-abswin'], ['interpolate', 'abswin'], o, verdict, 'mechanism/', paired);
   const mechChart = res.accuracy
     .filter((x) => x.strategy === 'tiled-interpolate' || x.strategy === 'tiled-abswin')
     .map((x) => ({ resize: x.strategy.replace('tiled-', ''), setting: x.mode, res: x.res, accuracy: x.accuracy, seed: x.seed }));
@@ -388,7 +403,7 @@ async function abswinSection(r: Report, res: AbsWinResults, o: AbsWinExperimentO
   return verdict;
 }
 
-function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervised: { seed: number; step: number; similarity: number }[]): Record<string, unknown> {
+function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervised: { seed: number; step: number; similarity: number }[], paired: PairedRowData[]): Record<string, unknown> {
   r.section('2b. MAE pretraining, then interpolation vs absolute win (Bolya et al. 2024, Sec. 3, Table 1, Fig. 4)');
   r.text(
     `The same Hiera as a masked autoencoder (hiera_mae.py: mask units of ${o.arch.maskUnitSize?.join('x')} tokens, ratio ${o.pretrain.maskRatio}, normalised-pixel loss), ` +
@@ -413,7 +428,7 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   const verdict: Record<string, unknown> = {};
   const finalMae = meanStd(res.similarity.filter((x) => x.step === Math.max(...res.similarity.map((q) => q.step))).map((x) => x.similarity));
   verdict['similarity/mae-final'] = { final: finalMae };
-  const rows = pairedRows(res.accuracy, ['mae-absolute', 'mae-abswin'], ['absolute', 'abswin'], o, verdict, '');
+  const rows = pairedRows(res.accuracy, ['mae-absolute', 'mae-abswin'], ['absolute', 'abswin'], o, verdict, '', o.finetuneFromMae ? paired : []);
   if (!o.finetuneFromMae) {
     r.text('The supervised fine-tuning of the MAE trunk is off in this run (`--mae-finetune` turns it on).');
     return verdict;
@@ -426,7 +441,7 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   return verdict;
 }
 
-function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions): Record<string, unknown> {
+function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions, paired: PairedRowData[]): Record<string, unknown> {
   r.section('4. ResFormer: multi-resolution training (Tian et al. 2023, Table 1, Fig. 1)');
   r.text(
     `A small ViT (${o.vitPreset}${Object.keys(o.arch).length ? ' ' + JSON.stringify(o.arch) : ''}) trained at ${o.baseRes} px with a learned position embedding (DeiT-style, interpolated at test time), ` +
@@ -442,7 +457,7 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
     const row: Record<string, CellValue> = { res: rr };
     const ms: MeanSpread[] = [];
     models.forEach((m, i) => {
-      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr).map((x) => x.accuracy));
+      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
       row[`m${i}`] = v;
       ms.push(v);
     });
@@ -466,9 +481,10 @@ function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperime
     x: { field: 'res', title: 'test resolution (px)', scale: 'log2' },
     y: { field: 'accuracy', title: 'top-1 accuracy (%)' },
     color: { field: 'model', title: 'model' },
-    rows: res.rows.map((x) => ({ ...x })),
+    rows: res.rows.filter((x) => x.view === 'zoom').map((x) => ({ model: x.model, seed: x.seed, res: x.res, accuracy: x.accuracy })),
     spread: o.seeds.length > 1 ? { from: 'seeds', extent: 'stdev' } : undefined,
   }));
+  for (const [k, v] of Object.entries(resformerProtocolSection(r, res, o, paired))) verdict[`protocol/${k}`] = v;
   return verdict;
 }
 
@@ -522,22 +538,25 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   });
   const summary: Record<string, unknown> = {};
   let supervisedSimilarity: { seed: number; step: number; similarity: number }[] = [];
+  const paired: PairedRowData[] = [];
   if (!skip.has('abswin')) {
     log('== 1-3. absolute vs absolute-win Hiera');
     const res = await runAbsWinExperiment(rt, data.train, (view) => data.val(view, p.abswin.baseRes), p.abswin, log);
-    summary.abswin = await abswinSection(report, res, p.abswin);
+    summary.abswin = await abswinSection(report, res, p.abswin, paired);
+    const globalSize = globalSizeSection(report, res, p.abswin, paired);
+    if (Object.keys(globalSize).length) summary['global-size'] = globalSize;
     for (const run of res.runs.filter((x) => x.seed === p.abswin.seeds[0])) keepModel(opts.out, `model-hiera-${run.strategy}`, run.model, run.params, opts.data, [p.abswin.baseRes]);
     supervisedSimilarity = res.similarity.filter((x) => x.strategy === 'absolute');
   }
   if (!skip.has('mae')) {
     log('== 2b. MAE pretraining, then absolute vs absolute-win fine-tuning');
     const res = await runMaeExperiment(rt, data.train, data.val('zoom', p.mae.baseRes), p.mae, log);
-    summary.mae = maeSection(report, res, p.mae, supervisedSimilarity);
+    summary.mae = maeSection(report, res, p.mae, supervisedSimilarity, paired);
   }
   if (!skip.has('resformer')) {
     log('== 4. ResFormer vs single-resolution ViT');
-    const res = await runResFormerExperiment(rt, data.train, data.val('zoom', p.resformer.baseRes), p.resformer, log);
-    summary.resformer = resformerSection(report, res, p.resformer);
+    const res = await runResFormerExperiment(rt, data.train, (view) => data.val(view, p.resformer.baseRes), p.resformer, log);
+    summary.resformer = resformerSection(report, res, p.resformer, paired);
     for (const m of res.models) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
   }
   if (!skip.has('speed')) {
@@ -552,7 +571,12 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   }
   const seconds = (performance.now() - t0) / 1000;
   report.section('Summary');
-  report.text('The verdict of every comparison, as computed from the tables above (a difference counts only when it exceeds twice the larger seed standard deviation). All numbers are also in `summary.json`.');
+  report.text(
+    'The verdict of every comparison, as computed from the tables above. Hiera rows (sections 1, 1b, 2b, 3b) and the ResFormer regions (section 4) are paired by seed: ' +
+      `${PAIRED_RULE}. Other rows: a difference counts only when it exceeds twice the larger seed standard deviation. All numbers are also in \`summary.json\`; ` +
+      'the paired rows, with their per-seed differences, are in `results.json` under `data.paired`.',
+  );
+  if (paired.length) report.data('paired', { rule: PAIRED_RULE, rows: paired });
   const verdictRows: Record<string, CellValue>[] = [];
   for (const [part, entries] of Object.entries(summary)) {
     for (const [k, v] of Object.entries(entries as Record<string, { diff?: number; verdict?: string; speedup?: number }>)) {

@@ -38,6 +38,9 @@ export interface DetectionData {
   spread: { apSd: number; pairedSd: number };
 }
 
+/** Title of the main job's detection section (`detectionSection`); its data must be present. */
+export const DETECTION_SECTION = /^\d+\. Detection: /;
+
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 

@@ -33,9 +33,11 @@ import { modelFromCheckpointConfig } from '../models/registry.ts';
 import { SYNTHETIC_CLASS_NAMES } from '../data/synthetic.ts';
 import { FASHION_MNIST_CLASS_NAMES } from '../data/fashion-mnist.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
-import { CHECKPOINT_FORMAT, checkpointJsonPath, loadCheckpoint } from '../train/checkpoint.ts';
-import { readSafetensors } from './safetensors.ts';
+import { checkpointJsonPath } from '../train/checkpoint.ts';
+import { loadModelCheckpoint } from './read-checkpoint.ts';
 import { writeFileAtomic } from './atomic.ts';
+import { makeBatchDynamic } from './onnx-batch.ts';
+import { weightsToFp16 } from './onnx-fp16.ts';
 import { META, MODEL_FORMAT } from '../../web/src/model-meta.ts';
 
 const { onnx } = onnxProto;
@@ -86,22 +88,6 @@ function datasetClasses(data: string | undefined, K: number): string[] | null {
   return null;
 }
 
-/** Takes exactly the model's parameters from `tensors` (flat or shaped), checking sizes. */
-function modelWeights(model: Model, tensors: ReadonlyMap<string, { data: Float32Array; shape: number[] }>, file: string): Weights {
-  const weights: Weights = new Map();
-  for (const [name, info] of model.paramInfos()) {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`export: ${file} lacks parameter '${name}' [${info.shape.join(', ')}] of the ${model.family} model it names`);
-    const n = info.shape.reduce((a, b) => a * b, 1);
-    // Training checkpoints store parameters flat (the config fixes their shapes).
-    if (t.data.length !== n || (t.shape.length > 1 && t.shape.join() !== info.shape.join())) {
-      throw new Error(`export: ${file} has '${name}' as [${t.shape.join(', ')}], the model needs [${info.shape.join(', ')}]`);
-    }
-    weights.set(name, { data: t.data, shape: [...info.shape] });
-  }
-  return weights;
-}
-
 function finish(file: string, model: Model, weights: Weights, spec: ModelSpec, name: string, classes: string[] | null,
   trainRes: number[] | null, normalization: Normalization | null): LoadedCheckpoint {
   const K = outputClasses(model);
@@ -111,39 +97,29 @@ function finish(file: string, model: Model, weights: Weights, spec: ModelSpec, n
 }
 
 /**
- * Reads a checkpoint (a training run directory / its last.json, or a safetensors file with
- * `anyres.config`) and the model it records, keeping exactly the model's parameters.
+ * Reads any checkpoint (src/io/read-checkpoint.ts: a run directory, its last.json, a training
+ * `ckpt-*.safetensors`, an anyres safetensors, or an official file with `model`) and the model it
+ * records, with everything that describes its data: class names, training resolutions and the
+ * input normalisation (the recorded one; ImageNet's for an official checkpoint, as timm's
+ * `IMAGENET_DEFAULT_MEAN/STD` eval transform; none for an anyres file that records none).
  */
-export function loadCheckpointForExport(file: string): LoadedCheckpoint {
-  const isDir = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() ?? false;
-  if (isDir || file.endsWith('.json')) {
-    const { info, state } = loadCheckpoint(file);
-    if (info.format !== CHECKPOINT_FORMAT) throw new Error(`export: ${file} is not a training checkpoint`);
-    const spec = info.model as ModelSpec;
-    const model = modelFromSpec(spec);
-    const flat = new Map([...state.params].map(([k, v]) => [k, { data: v, shape: [v.length] }]));
-    const run = info.run;
-    const K = outputClasses(model);
-    const trainRes = Array.isArray(run['resolutions']) ? (run['resolutions'] as number[]) : null;
-    const dir = path.dirname(checkpointJsonPath(file));
-    return finish(file, model, modelWeights(model, flat, file), spec, spec.preset ? `${path.basename(dir)} (${spec.preset})` : path.basename(dir),
-      datasetClasses(typeof run['data'] === 'string' ? run['data'] : undefined, K), trainRes,
-      { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
-  }
-  const { tensors, metadata } = readSafetensors(fs.readFileSync(file), file);
-  if (metadata['format'] === CHECKPOINT_FORMAT) {
-    throw new Error(`export: ${file} is the tensor file of a training checkpoint; pass its run directory or last.json instead`);
-  }
-  const spec = parseJson<ModelSpec>(file, 'anyres.config', metadata['anyres.config']);
-  if (!spec || typeof spec.family !== 'string') {
-    throw new Error(`export: ${file} does not say which model it holds: its safetensors metadata needs 'anyres.config' = JSON {family, preset | config, overrides} (anyres convert writes it)`);
-  }
-  const model = modelFromSpec(spec);
+export function loadCheckpointForExport(file: string, opts: { model?: string } = {}): LoadedCheckpoint {
+  const ck = loadModelCheckpoint(file, { strict: true, ...(opts.model !== undefined ? { model: opts.model } : {}) });
+  const meta = ck.metadata;
+  const model = ck.model;
   const K = outputClasses(model);
-  return finish(file, model, modelWeights(model, tensors, file), spec, metadata['anyres.name'] ?? path.basename(file).replace(/\.safetensors$/, ''),
-    parseJson<string[]>(file, 'anyres.classes', metadata['anyres.classes']) ?? datasetClasses(metadata['anyres.dataset'], K),
-    parseJson<number[]>(file, 'anyres.train_res', metadata['anyres.train_res']) ?? null,
-    parseJson<Normalization>(file, 'anyres.normalization', metadata['anyres.normalization']) ?? null);
+  const recorded = parseJson<ModelSpec>(file, 'anyres.config', meta['anyres.config']);
+  const spec: ModelSpec = ck.spec ?? recorded ?? { family: model.family, config: model.config };
+  const preset = meta['anyres.preset'] ?? (typeof spec.preset === 'string' ? spec.preset : undefined);
+  const base = ck.origin === 'train-run' ? path.basename(path.dirname(checkpointJsonPath(file))) : path.basename(file).replace(/\.(safetensors|pth|pt|bin|pkl)$/, '');
+  const name = meta['anyres.name'] ?? (preset && ck.origin !== 'anyres' && ck.origin !== 'foreign' ? `${base} (${preset})` : base);
+  const data = meta['anyres.dataset'] ?? (typeof ck.run?.['data'] === 'string' ? (ck.run['data'] as string) : undefined);
+  const normalization = parseJson<Normalization>(file, 'anyres.normalization', meta['anyres.normalization'])
+    ?? (ck.origin === 'foreign' ? { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] } : null);
+  return finish(file, model, ck.weights, { ...spec, ...(preset ? { preset } : {}) }, name,
+    parseJson<string[]>(file, 'anyres.classes', meta['anyres.classes']) ?? datasetClasses(data, K),
+    parseJson<number[]>(file, 'anyres.train_res', meta['anyres.train_res']) ?? null,
+    normalization);
 }
 
 /** The number of logits (traced once at the default size on a scratch graph). */
@@ -165,7 +141,10 @@ export interface ExportOptions {
   trainRes?: readonly number[] | null;
   /** What the model config's pos-embed strategy is called, for the page (default: config.posEmbed). */
   posEmbed?: string;
+  /** A fixed batch size; default: a dynamic batch dimension ('batch'). */
   batch?: number;
+  /** Store the weights as float16 (cast to float32 in the graph). */
+  fp16?: boolean;
 }
 
 export interface ExportedModel {
@@ -175,14 +154,9 @@ export interface ExportedModel {
   outputNames: ['logits', 'probs'];
 }
 
-/**
- * Traces `model` at `opts.res` with `weights` as constants and serialises it, with the input
- * `image` [B, 3, H, W] in [0, 1] and outputs `logits`, `probs` [B, K].
- */
-export function exportModelOnnx(model: Model, weights: Weights, opts: ExportOptions): ExportedModel {
+/** One trace at batch B with `weights` as constants, lowered to ONNX bytes. */
+function traceOnnx(model: Model, weights: Weights, opts: ExportOptions, B: number): Uint8Array {
   const [H, W] = opts.res;
-  const B = opts.batch ?? 1;
-  model.checkInputSize(H, W);
   const g = new Graph();
   const image = g.input('image', [B, 3, H, W]);
   let x: Tensor = image;
@@ -199,7 +173,24 @@ export function exportModelOnnx(model: Model, weights: Weights, opts: ExportOpti
   if (logits.shape.length !== 2 || logits.shape[1] !== opts.classes.length) {
     throw new Error(`export: the model returns logits [${logits.shape.join(', ')}] but ${opts.classes.length} class names were given`);
   }
+  return lower({ logits, probs: softmax(logits, -1) }, { inputs: [image], name: opts.name, docString: `anyres export of ${model.family} at ${H}x${W}` }).bytes;
+}
+
+/**
+ * Traces `model` at `opts.res` with `weights` as constants and serialises it, with the input
+ * `image` [batch, 3, H, W] in [0, 1] and outputs `logits`, `probs` [batch, K]. The batch is dynamic
+ * (src/io/onnx-batch.ts) unless `opts.batch` fixes it; `opts.fp16` stores the weights as float16.
+ */
+export function exportModelOnnx(model: Model, weights: Weights, opts: ExportOptions): ExportedModel {
+  const [H, W] = opts.res;
+  model.checkInputSize(H, W);
+  if (opts.batch !== undefined && !(Number.isInteger(opts.batch) && opts.batch >= 1)) throw new Error(`export: --batch must be a positive integer, got ${opts.batch}`);
+  let bytes = opts.batch !== undefined
+    ? traceOnnx(model, weights, opts, opts.batch)
+    : makeBatchDynamic(traceOnnx(model, weights, opts, 2), traceOnnx(model, weights, opts, 3));
+  if (opts.fp16) bytes = weightsToFp16(bytes).bytes;
   const config = model.config as Record<string, unknown>;
+  const norm = opts.normalization;
   const metadata: Record<string, string> = {
     [META.format]: MODEL_FORMAT,
     [META.model]: opts.name,
@@ -209,10 +200,11 @@ export function exportModelOnnx(model: Model, weights: Weights, opts: ExportOpti
     [META.classes]: JSON.stringify(opts.classes),
     [META.posEmbed]: opts.posEmbed ?? String(config['posEmbed'] ?? 'unknown'),
     [META.normalization]: norm ? JSON.stringify({ mean: norm.mean, std: norm.std }) : 'none',
+    'anyres.batch': opts.batch !== undefined ? String(opts.batch) : 'dynamic',
+    'anyres.weights_dtype': opts.fp16 ? 'float16' : 'float32',
   };
   if (opts.trainRes) metadata[META.trainRes] = JSON.stringify(opts.trainRes);
-  const lowered = lower({ logits, probs: softmax(logits, -1) }, { inputs: [image], name: opts.name, docString: `anyres export of ${model.family} at ${H}x${W}` });
-  const proto = onnx.ModelProto.decode(lowered.bytes);
+  const proto = onnx.ModelProto.decode(bytes);
   proto.metadataProps = Object.entries(metadata).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value }));
   return { bytes: onnx.ModelProto.encode(proto).finish(), metadata, inputName: 'image', outputNames: ['logits', 'probs'] };
 }
@@ -242,9 +234,17 @@ export function exportPathFor(out: string, res: [number, number], several: boole
   return `${stem}-${res[0] === res[1] ? res[0] : `${res[0]}x${res[1]}`}${ext}`;
 }
 
+export interface ExportCheckpointOptions {
+  /** `--model` for checkpoints that do not record their model (official files). */
+  model?: string;
+  /** A fixed batch; default dynamic. */
+  batch?: number;
+  fp16?: boolean;
+}
+
 /** Exports a checkpoint at every size in `sizes`, writing each file atomically. */
-export async function exportCheckpoint(ckpt: string, sizes: readonly [number, number][], out: string): Promise<{ written: string[]; loaded: LoadedCheckpoint }> {
-  const loaded = loadCheckpointForExport(ckpt);
+export async function exportCheckpoint(ckpt: string, sizes: readonly [number, number][], out: string, o: ExportCheckpointOptions = {}): Promise<{ written: string[]; loaded: LoadedCheckpoint }> {
+  const loaded = loadCheckpointForExport(ckpt, o.model !== undefined ? { model: o.model } : {});
   // Check every size first, so a bad one fails before any file is written.
   for (const [h, w] of sizes) loaded.model.checkInputSize(h, w);
   const dir = path.dirname(path.resolve(out));
@@ -253,6 +253,7 @@ export async function exportCheckpoint(ckpt: string, sizes: readonly [number, nu
   for (const res of sizes) {
     const e = exportModelOnnx(loaded.model, loaded.weights, {
       res, classes: loaded.classes, name: loaded.name, normalization: loaded.normalization, trainRes: loaded.trainRes,
+      ...(o.batch !== undefined ? { batch: o.batch } : {}), ...(o.fp16 ? { fp16: true } : {}),
     });
     const file = exportPathFor(out, res, sizes.length > 1);
     writeFileAtomic(file, e.bytes);

@@ -102,14 +102,47 @@ export const SOURCE_RULES: readonly SourceRule[] = [
   },
 ];
 
+/**
+ * Wrappers around any source's own prefix, tried in this order: none; a training script's
+ * `{'state_dict': ...}` (PyTorch Lightning, mmcv, many repos); DistributedDataParallel's `module.`
+ * (a state dict taken from the wrapped model, also inside `model.` / `model_state.` / `state_dict.`).
+ */
+const OUTER_WRAPPERS = ['', 'state_dict.', 'module.', 'state_dict.module.'];
+const INNER_WRAPPERS = ['', 'module.'];
+
+/** Every prefix to try for a rule, most specific first. */
+function candidatePrefixes(rule: SourceRule): string[] {
+  const out: string[] = [];
+  for (const p of rule.prefixes) {
+    for (const outer of OUTER_WRAPPERS) {
+      for (const inner of INNER_WRAPPERS) {
+        if (p === '' && inner !== '') continue; // '' + 'module.' is the outer 'module.' already
+        const c = outer + p + inner;
+        if (!out.includes(c)) out.push(c);
+        // {'model': ddp.state_dict()}: DDP's module. sits after the checkpoint's own key.
+        const dot = p.indexOf('.');
+        if (inner === '' && dot > 0 && dot < p.length - 1) {
+          const d = outer + p.slice(0, dot + 1) + 'module.' + p.slice(dot + 1);
+          if (!out.includes(d)) out.push(d);
+        }
+      }
+    }
+  }
+  return out;
+}
+
 /** Detect the checkpoint source from its (flattened, dotted) key names. Unknown layouts are 'plain'. */
 export function detectSource(keys: readonly string[]): SourceDetection {
   for (const rule of SOURCE_RULES) {
-    for (const prefix of rule.prefixes) {
+    for (const prefix of candidatePrefixes(rule)) {
       if (keys.some((k) => k.startsWith(prefix) && rule.signature.test(k.slice(prefix.length)))) {
         return { source: rule.source, prefix };
       }
     }
+  }
+  // A plain state dict in a wrapper: strip the wrapper when every key has it.
+  for (const w of OUTER_WRAPPERS.slice(1).concat(['model.', 'model.module.'])) {
+    if (keys.length > 0 && keys.every((k) => k.startsWith(w))) return { source: 'plain', prefix: w };
   }
   return { source: 'plain', prefix: '' };
 }

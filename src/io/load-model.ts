@@ -37,6 +37,7 @@ import type { VitDetConfig } from '../models/vitdet.ts';
 import { type ResampleMode, resample2d } from '../posembed/resample.ts';
 import { type NamedTensor, readSafetensors } from './safetensors.ts';
 import { readCheckpoint, sniffCheckpoint } from './checkpoint.ts';
+import { hieraToOfficial, hieraToTimm } from './layouts.ts';
 import {
   type SourceDetection, type StateDictMatch, detectSource, formatLoadReport, mapKeys, matchStateDict,
 } from './keymaps.ts';
@@ -200,6 +201,17 @@ export function loadWeightsFromTensors(
       got.set(name, tensors.get(k)!);
       return false;
     });
+  }
+
+  // A Hiera checkpoint in the other naming (timm's head.fc / head.norm / pos_embed_win, or the
+  // official head.projection / norm / pos_embed_window) loads into either: same tensors, other names.
+  if (model.family === 'hiera') {
+    for (const name of infos.keys()) {
+      if (got.has(name)) continue;
+      for (const alt of [hieraToTimm(name), hieraToOfficial(name)]) {
+        if (alt !== name && got.has(alt) && !infos.has(alt)) { got.set(name, got.get(alt)!); got.delete(alt); break; }
+      }
+    }
   }
 
   const reshaped: ReshapedTensor[] = [];

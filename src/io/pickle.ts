@@ -15,6 +15,11 @@ import { CheckpointFormatError, UnsafePickleError } from './errors.ts';
 /** Base class of objects built by allow-listed callables (tensors, storages, ...). */
 export abstract class PyExtension {
   abstract readonly kind: string;
+  /**
+   * BUILD (`obj.__setstate__(state)`) on this object. Objects without it refuse BUILD; numpy
+   * arrays and dtypes receive their shape, dtype and bytes this way.
+   */
+  setState?(state: PyValue): void;
 }
 
 export type PyValue =
@@ -78,12 +83,20 @@ function describe(v: PyValue | typeof MARK | undefined): string {
  * @throws UnsafePickleError for a global outside the allow-list; CheckpointFormatError for anything malformed.
  */
 export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PyValue {
+  return unpickleFrom(bytes, 0, opts).value;
+}
+
+/**
+ * Unpickle the pickle that starts at byte `start` and return its value and the byte after its
+ * STOP opcode (legacy torch files are several pickles back to back, then raw storage bytes).
+ */
+export function unpickleFrom(bytes: Uint8Array, start: number, opts: UnpickleOptions): { value: PyValue; end: number } {
   const source = opts.source ?? '<pickle>';
   const len = bytes.length;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const utf8 = new TextDecoder('utf-8');
   const latin1 = new TextDecoder('latin1');
-  let pos = 0;
+  let pos = start;
   let op = 0;
   let opPos = 0;
   const fail = (msg: string): never => {
@@ -166,7 +179,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PyValue {
       case 0x95: need(8); break; // FRAME: framing is only a read-ahead hint.
       case 0x2e: { // STOP
         const v = pop();
-        return v;
+        return { value: v, end: pos };
       }
       case 0x28: marks.push(stack.length); stack.push(MARK); break; // MARK
       case 0x7d: stack.push(new Map()); break; // EMPTY_DICT
@@ -281,6 +294,10 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PyValue {
       case 0x62: { // BUILD: obj.__setstate__(state)
         const state = pop();
         const obj = top();
+        if (obj instanceof PyExtension && obj.setState) {
+          obj.setState(state);
+          break;
+        }
         // torch attaches `_metadata` (per-module version numbers) to state-dict OrderedDicts this
         // way; it only matters to nn.Module._load_from_state_dict, so it is read and dropped.
         if (!(obj instanceof Map)) fail(`BUILD on ${describe(obj)} is not supported`);

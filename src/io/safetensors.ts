@@ -13,8 +13,12 @@ import * as fs from 'node:fs';
 import { CheckpointFormatError } from './errors.ts';
 import { writeFileAtomic } from './atomic.ts';
 
-/** A tensor as the checkpoint readers return it: row-major float32 data and its shape. */
-export type NamedTensor = { shape: number[]; data: Float32Array };
+/**
+ * A tensor as the checkpoint readers return it: row-major float32 data and its shape. Readers also
+ * give the stored dtype and its raw little-endian bytes (row-major), so a format conversion can
+ * keep float16 / bfloat16 / integer tensors as they were; code that computes uses `data`.
+ */
+export type NamedTensor = { shape: number[]; data: Float32Array; dtype?: Dtype; raw?: Uint8Array };
 
 /** Element types we can convert to float32, with their size in bytes. */
 export const DTYPE_ITEMSIZE = {
@@ -205,7 +209,9 @@ export function readSafetensors(
 
   const tensors = new Map<string, NamedTensor>();
   for (const e of entries) {
-    tensors.set(e.name, { shape: e.shape, data: decodeToFloat32(bytes.subarray(dataStart + e.begin, dataStart + e.end), e.dtype) });
+    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    const data = decodeToFloat32(raw, e.dtype);
+    tensors.set(e.name, { shape: e.shape, data, dtype: e.dtype, raw: e.dtype === 'F32' && hostIsLittleEndian ? new Uint8Array(data.buffer) : raw.slice() });
   }
   return { tensors, metadata };
 }
@@ -215,17 +221,29 @@ export function loadSafetensors(path: string): { tensors: Map<string, NamedTenso
   return readSafetensors(fs.readFileSync(path), path);
 }
 
+/** How {@link serializeSafetensors} stores each tensor. */
+export interface SerializeOptions {
+  /**
+   * Keep each tensor's stored dtype (`dtype` + `raw` from a reader) instead of writing float32:
+   * a format conversion that changes nothing but the container. Default false (everything F32).
+   */
+  keepDtypes?: boolean;
+}
+
 /**
- * Serialise tensors as F32 safetensors bytes. Keys keep the iteration order of `tensors`;
- * the header is padded with spaces to a multiple of 8 so the data section is 8-byte aligned.
+ * Serialise tensors as safetensors bytes (F32, or the tensors' own dtypes with `keepDtypes`).
+ * Keys keep the iteration order of `tensors`; the header is padded with spaces to a multiple of 8
+ * so the data section is 8-byte aligned.
  */
 export function serializeSafetensors(
-  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  tensors: ReadonlyMap<string, NamedTensor>,
   metadata?: Record<string, string>,
+  opts: SerializeOptions = {},
 ): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header['__metadata__'] = metadata;
   let offset = 0;
+  const parts: Uint8Array[] = [];
   for (const [name, t] of tensors) {
     if (name === '__metadata__') throw new Error(`saveSafetensors: tensor name '__metadata__' is reserved by the format`);
     let numel = 1;
@@ -236,8 +254,21 @@ export function serializeSafetensors(
     if (numel !== t.data.length) {
       throw new Error(`saveSafetensors: tensor '${name}' has shape [${t.shape.join(', ')}] (${numel} elements) but ${t.data.length} values`);
     }
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + numel * 4] };
-    offset += numel * 4;
+    const keep = opts.keepDtypes && t.dtype !== undefined && t.raw !== undefined && t.dtype !== 'F32';
+    let bytes: Uint8Array;
+    if (keep) {
+      if (t.raw!.length !== numel * DTYPE_ITEMSIZE[t.dtype!]) throw new Error(`saveSafetensors: tensor '${name}' has ${t.raw!.length} raw bytes, ${t.dtype} [${t.shape.join(', ')}] needs ${numel * DTYPE_ITEMSIZE[t.dtype!]}`);
+      bytes = t.raw!;
+    } else if (hostIsLittleEndian) {
+      bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    } else {
+      bytes = new Uint8Array(numel * 4);
+      const dv = new DataView(bytes.buffer);
+      for (let i = 0; i < numel; i++) dv.setFloat32(4 * i, t.data[i]!, true);
+    }
+    header[name] = { dtype: keep ? t.dtype : 'F32', shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    offset += bytes.length;
+    parts.push(bytes);
   }
   let json = JSON.stringify(header);
   let jsonBytes = new TextEncoder().encode(json);
@@ -248,22 +279,19 @@ export function serializeSafetensors(
   dv.setBigUint64(0, BigInt(jsonBytes.length), true);
   out.set(jsonBytes, 8);
   let p = 8 + jsonBytes.length;
-  for (const t of tensors.values()) {
-    if (hostIsLittleEndian) {
-      out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), p);
-    } else {
-      for (let i = 0; i < t.data.length; i++) dv.setFloat32(p + 4 * i, t.data[i], true);
-    }
-    p += t.data.byteLength;
+  for (const b of parts) {
+    out.set(b, p);
+    p += b.length;
   }
   return out;
 }
 
-/** Write tensors to `path` as F32 safetensors, atomically (temp file + rename). */
+/** Write tensors to `path` as safetensors (see {@link serializeSafetensors}), atomically (temp file + rename). */
 export function saveSafetensors(
   path: string,
-  tensors: Map<string, { shape: number[]; data: Float32Array }>,
+  tensors: ReadonlyMap<string, NamedTensor>,
   metadata?: Record<string, string>,
+  opts: SerializeOptions = {},
 ): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, opts));
 }

@@ -20,6 +20,7 @@ import { type HieraConfig, createHiera, hieraPresets, hieraSizeStep } from './hi
 import { type VitDetConfig, createVitDet, vitdetPresets } from './vitdet.ts';
 import { type HieraDetConfig, HieraDet, createHieraDet, hieradetPresets } from './hieradet.ts';
 import { type HieraVideoConfig, createHieraVideo, hieraVideoPresets } from './hiera-video.ts';
+import { type ModelSpecInput, normalizeOverrides, parseModelArg, specFromJson } from './spec.ts';
 
 export type ModelFamily = 'vit' | 'resformer' | 'hiera' | 'hiera-video' | 'vitdet' | 'hieradet';
 export type AnyModelConfig = VitConfig | HieraConfig | HieraVideoConfig | VitDetConfig | HieraDetConfig;
@@ -186,14 +187,40 @@ export function modelFromCheckpointConfig(json: string | unknown): Model {
   if (typeof o.family !== 'string') {
     throw new Error(`modelFromCheckpointConfig: no 'family' field; expected {family, config} or {family, preset, overrides} (got keys ${Object.keys(o).join(', ')})`);
   }
-  const overrides = (typeof o.overrides === 'object' && o.overrides !== null ? o.overrides : {}) as Record<string, unknown>;
-  if (o.config !== undefined) return createModel({ family: o.family, config: o.config }, overrides);
-  if (typeof o.preset === 'string') {
-    const model = createModel(o.preset, overrides);
-    if (model.family !== o.family) throw new Error(`modelFromCheckpointConfig: preset '${o.preset}' is a '${model.family}' model, the checkpoint says '${o.family}'`);
-    return model;
+  if (o.config === undefined && typeof o.preset !== 'string') throw new Error(`modelFromCheckpointConfig: a '${o.family}' spec needs a 'config' object or a 'preset' name`);
+  return modelFromSpec(specFromJson(o, 'modelFromCheckpointConfig'));
+}
+
+/**
+ * The model a spec `{family?, preset?, config?, overrides?}` names (src/models/spec.ts): overrides
+ * may use snake_case official names and are checked against the config they change.
+ */
+export function modelFromSpec(spec: ModelSpecInput): Model {
+  let family: string;
+  let base: Record<string, unknown>;
+  if (spec.config === undefined && spec.preset !== undefined) {
+    const p = presetConfig(spec.preset);
+    if (spec.family !== undefined && spec.family !== p.family && !tableOfFamily(spec.family).families.includes(p.family)) {
+      throw new Error(`model spec: preset '${spec.preset}' is a '${p.family}' model, the spec says family '${spec.family}'`);
+    }
+    family = p.family;
+    base = p.config as unknown as Record<string, unknown>;
+  } else {
+    family = spec.family!;
+    base = checkConfig(tableOfFamily(family), family, spec.config);
   }
-  throw new Error(`modelFromCheckpointConfig: a '${o.family}' spec needs a 'config' object or a 'preset' name`);
+  const overrides = normalizeOverrides(base, spec.overrides ?? {}, `model spec (${spec.preset ?? family})`);
+  const model = createModel({ family, config: base }, overrides);
+  if (spec.family !== undefined && model.family !== spec.family) {
+    throw new Error(`model spec: the config builds a '${model.family}' model but the spec says family '${spec.family}'`);
+  }
+  return model;
+}
+
+/** `--model`: a preset name, inline JSON or a JSON file (see src/models/spec.ts), as a model. */
+export function parseModelSpec(arg: string): { spec: ModelSpecInput; model: Model } {
+  const spec = parseModelArg(arg, (n) => tableOfPreset(n) !== undefined, presetNames);
+  return { spec, model: modelFromSpec(spec) };
 }
 
 /** The JSON object to store with a model's weights (inverse of {@link modelFromCheckpointConfig}). */

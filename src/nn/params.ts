@@ -151,10 +151,22 @@ export function collectParams(forward: (p: Params, g: Graph) => void): Map<strin
 
 export type Weights = Map<string, { data: Float32Array; shape: number[] }>;
 
-/** Initialises every parameter in declaration order from one seeded stream. */
-export function initWeights(infos: ReadonlyMap<string, ParamInfo>, rng: RandomSource): Weights {
+/** A random source that can derive named child streams without advancing itself (`Rng.fork`). */
+export interface ForkableRandom {
+  fork(label: string): RandomSource;
+}
+
+/**
+ * Initialises every parameter from its own stream, `rng.fork('param:' + name)`: a hash of the
+ * generator's state and the parameter's name (src/util/rng.ts `fork` does not advance `rng`).
+ * So a parameter's initial values depend only on (seed, name, shape, initialiser), never on which
+ * other parameters the model has or in what order they are declared: two models that differ in
+ * one part (e.g. an absolute vs an abs-win position embedding) start with bit-identical values
+ * for every name they share, which is what paired comparisons over seeds need.
+ */
+export function initWeights(infos: ReadonlyMap<string, ParamInfo>, rng: ForkableRandom): Weights {
   const w: Weights = new Map();
-  for (const info of infos.values()) w.set(info.name, { data: initParam(info, rng), shape: [...info.shape] });
+  for (const info of infos.values()) w.set(info.name, { data: initParam(info, rng.fork(`param:${info.name}`)), shape: [...info.shape] });
   return w;
 }
 

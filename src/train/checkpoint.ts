@@ -17,6 +17,7 @@ import { readSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import { writeFileAtomic } from '../io/atomic.ts';
 import type { TrainState } from './state.ts';
 import type { EmaOptions } from './ema.ts';
+import { checkpointMetadataOf, paramShapesOf } from './checkpoint-spec.ts';
 
 export const CHECKPOINT_FORMAT = 'anyres-train-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -61,12 +62,14 @@ export function saveCheckpoint(
   if (!!ema !== !!info.ema) throw new Error('saveCheckpoint: give the EMA weights together with info.ema (its options), or neither');
   fs.mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  // Shapes are flat here: the JSON's model config determines them, and checkState verifies sizes.
-  for (const [k, v] of state.params) tensors.set(k, { shape: [v.length], data: v });
-  for (const [k, v] of state.m) tensors.set(`m.${k}`, { shape: [v.length], data: v });
-  for (const [k, v] of state.v) tensors.set(`v.${k}`, { shape: [v.length], data: v });
-  for (const [k, v] of ema ?? []) tensors.set(`ema.${k}`, { shape: [v.length], data: v });
-  const bytes = serializeSafetensors(tensors, { format: CHECKPOINT_FORMAT, step: String(state.step) });
+  // Real shapes and the model spec make the tensor file readable alone (src/train/checkpoint-spec.ts).
+  const shapes = paramShapesOf(info.model);
+  const shape = (k: string, v: Float32Array): number[] => { const s = shapes.get(k); return s && s.reduce((a, b) => a * b, 1) === v.length ? s : [v.length]; };
+  for (const [k, v] of state.params) tensors.set(k, { shape: shape(k, v), data: v });
+  for (const [k, v] of state.m) tensors.set(`m.${k}`, { shape: shape(k, v), data: v });
+  for (const [k, v] of state.v) tensors.set(`v.${k}`, { shape: shape(k, v), data: v });
+  for (const [k, v] of ema ?? []) tensors.set(`ema.${k}`, { shape: shape(k, v), data: v });
+  const bytes = serializeSafetensors(tensors, { format: CHECKPOINT_FORMAT, step: String(state.step), ...checkpointMetadataOf(info.model, info.run) });
   const name = `ckpt-${state.step}.safetensors`;
   writeFileAtomic(path.join(dir, name), bytes);
   const full: CheckpointInfo = {

@@ -2,7 +2,7 @@
  * Training state on the host: parameters and AdamW moments as Float32Arrays keyed by the
  * official parameter names, plus the number of optimizer steps taken.
  */
-import { type ParamInfo, type RandomSource, initWeights } from '../nn/params.ts';
+import { type ForkableRandom, type ParamInfo, initWeights } from '../nn/params.ts';
 
 export interface TrainState {
   params: Map<string, Float32Array>;
@@ -25,8 +25,8 @@ export function stateFromParams(params: ReadonlyMap<string, Float32Array>): Trai
   return { params: p, m, v, step: 0 };
 }
 
-/** Fresh state from the model's initialisers, drawn in declaration order from `rng`. */
-export function initState(infos: ReadonlyMap<string, ParamInfo>, rng: RandomSource): TrainState {
+/** Fresh state from the model's initialisers, each parameter from its own stream `rng.fork('param:' + name)` (see `initWeights`). */
+export function initState(infos: ReadonlyMap<string, ParamInfo>, rng: ForkableRandom): TrainState {
   const w = initWeights(infos, rng);
   return stateFromParams(new Map([...w].map(([k, t]) => [k, t.data])));
 }

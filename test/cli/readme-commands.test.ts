@@ -122,9 +122,7 @@ const CANNOT_RUN: { prefix: string; reason: string }[] = [];
  * Lines that run but are known to fail until work owned elsewhere lands: their failure is printed,
  * not fatal; once one passes the test prints that its entry must go. Keep this list empty.
  */
-const KNOWN_BROKEN: { prefix: string; reason: string }[] = [
-  { prefix: 'npx anyres similarity --checkpoint runs/', reason: "issue 16 item 1 (one checkpoint reader for every command): `similarity` reads weights files only, a run directory gives EISDIR" },
-];
+const KNOWN_BROKEN: { prefix: string; reason: string }[] = [];
 
 function pathsOf(args: string[], flags: string[]): string[] {
   return args.flatMap((w, i) => (flags.includes(args[i - 1] ?? '') && !w.startsWith('-') ? [w] : []));

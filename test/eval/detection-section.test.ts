@@ -70,4 +70,7 @@ test('quick detection plan: every variant, the control and HieraDet give well-fo
   assert.ok(problems.some((p) => /variants\[0\]\.perSeed: expected one entry per seed \(2\), got 1/.test(p)));
   assert.ok(problems.some((p) => /variants\[1\]\.ap: mean 140 outside \[0, 100\]/.test(p)));
   assert.ok(problems.some((p) => /comparisons\[0\]\.a: 'zz' is not one of the variants/.test(p)));
+  const noData = structuredClone(json);
+  delete noData.data;
+  assert.deepEqual(validateResults(noData), ['data.detection: the report has a detection section but results.json holds no data.detection']);
 });

@@ -60,7 +60,7 @@ for (const [spec, sizes] of [
         assert.deepEqual(meta.inputSize, [H, W]);
         assert.deepEqual(meta.classes, SYNTHETIC_CLASS_NAMES.slice(0, 10));
         assert.equal(meta.model, spec.preset);
-        assert.deepEqual(readOnnxSummary(bytes).input, { name: 'image', dims: [1, 3, H, W] });
+        assert.deepEqual(readOnnxSummary(bytes).input, { name: 'image', dims: [-1, 3, H, W] }); // dynamic batch
         const img = ds.render(1, { width: W, height: H }).image;
         const sess = await ort.InferenceSession.create(bytes);
         const res = await sess.run({ image: new ort.Tensor('float32', img, [1, 3, H, W]) });
@@ -100,7 +100,7 @@ test('export: a checkpoint without a model spec, or missing a parameter, is refu
     assert.throws(() => loadCheckpointForExport(bare), /anyres\.config/);
     const partial = path.join(dir, 'partial.safetensors');
     saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vit', preset: 'vit-mini-p4' }) });
-    assert.throws(() => loadCheckpointForExport(partial), /lacks parameter '/);
+    assert.throws(() => loadCheckpointForExport(partial), /strict\): \d+ missing and 1 unexpected key/);
     saveSafetensors(partial, new Map([['w', { data: new Float32Array(2), shape: [2] }]]), { 'anyres.config': JSON.stringify({ family: 'vit', preset: 'no-such-preset' }) });
     assert.throws(() => loadCheckpointForExport(partial), /unknown model preset 'no-such-preset'/);
   } finally {
@@ -131,9 +131,12 @@ test('export: a training checkpoint (run directory, flat tensors) exports with i
     for (let i = 0; i < 10; i++) assert.ok(Math.abs(got[i]! - ref[i]!) <= 1e-5);
     await sess.release();
     await rt.clear();
-    // Its tensor file alone is refused with the way out.
+    // Its tensor file alone is enough: it records its shapes and model spec (issue 16).
     const tensorFile = fs.readdirSync(run).find((f) => f.endsWith('.safetensors'))!;
-    assert.throws(() => loadCheckpointForExport(path.join(run, tensorFile)), /pass its run directory or last\.json/);
+    const alone = loadCheckpointForExport(path.join(run, tensorFile));
+    assert.deepEqual(alone.trainRes, [32, 48]);
+    assert.equal(alone.classes[0], SYNTHETIC_CLASS_NAMES[0]);
+    for (const [k, v] of loaded.weights) assert.deepEqual(alone.weights.get(k)!.data, v.data, k);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -146,3 +149,44 @@ test('export: --res parsing and per-size file names', () => {
   assert.equal(exportPathFor('a/m.onnx', [64, 64], true), 'a/m-64.onnx');
   assert.equal(exportPathFor('a/m.onnx', [40, 56], true), 'a/m-40x56.onnx');
 });
+
+for (const preset of ['vit-mini-p4', 'hiera-mini-abswin', 'resformer-mini-p4']) {
+  test(`export ${preset}: one file serves batch 1 and 5 in a fresh onnxruntime-node session; --fp16 halves it within float16 rounding`, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-export-'));
+    try {
+      const ckpt = writeCheckpoint(dir, { family: preset.split('-')[0]!, preset }, 4);
+      const [res] = (await exportCheckpoint(ckpt, [[64, 32]], path.join(dir, 'd.onnx'))).written;
+      const [half] = (await exportCheckpoint(ckpt, [[64, 32]], path.join(dir, 'h.onnx'), { fp16: true })).written;
+      const loaded = loadCheckpointForExport(ckpt);
+      const ds = new SyntheticDataset({ seed: 1, split: 'val', size: 8 });
+      const rt = new Runtime({ threads: 1 });
+      const sess = await ort.InferenceSession.create(fs.readFileSync(res!));
+      const sessHalf = await ort.InferenceSession.create(fs.readFileSync(half!));
+      assert.equal(readOnnxSummary(fs.readFileSync(half!)).metadata['anyres.weights_dtype'], 'float16');
+      assert.ok(fs.statSync(half!).size < 0.6 * fs.statSync(res!).size, `fp16 file ${fs.statSync(half!).size} vs ${fs.statSync(res!).size} bytes`);
+      for (const B of [1, 5]) {
+        const hw = 64 * 32;
+        const x = new Float32Array(B * 3 * hw);
+        for (let b = 0; b < B; b++) x.set(ds.render(b, { width: 32, height: 64 }).image, b * 3 * hw);
+        const got = (await sess.run({ image: new ort.Tensor('float32', x, [B, 3, 64, 32]) })).logits!;
+        assert.deepEqual(got.dims, [B, 10]);
+        const xs = new Float32Array(x.length);
+        for (let b = 0; b < B; b++) xs.set(normalised(x.subarray(b * 3 * hw, (b + 1) * 3 * hw), hw), b * 3 * hw);
+        const ref = await predict(rt, loaded.model, loaded.weights, { data: xs, shape: [B, 3, 64, 32] });
+        const g = got.data as Float32Array;
+        let err = 0;
+        for (let i = 0; i < g.length; i++) err = Math.max(err, Math.abs(g[i]! - ref[i]!));
+        assert.ok(err <= 1e-5, `batch ${B}: max |logit diff| ${err}`);
+        const h = (await sessHalf.run({ image: new ort.Tensor('float32', x, [B, 3, 64, 32]) })).logits!.data as Float32Array;
+        let errH = 0;
+        for (let i = 0; i < h.length; i++) errH = Math.max(errH, Math.abs(h[i]! - ref[i]!));
+        assert.ok(errH > 0 && errH < 2e-2, `batch ${B} fp16: max |logit diff| ${errH}`);
+      }
+      await sess.release();
+      await sessHalf.release();
+      await rt.clear();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

@@ -12,8 +12,11 @@ import {
 } from '../../src/io/index.ts';
 import { contiguous, f32Storage, torchPickle, torchSave, type SaveValue } from './pth-writer.ts';
 import { buildSafetensors } from './st-builder.ts';
+import { type TorchSaveValue, serializeLegacyPth } from '../../src/io/pth-write.ts';
+import { readNumpyPickle } from '../../src/io/numpy-pickle.ts';
 
-const PER_INPUT_MS = 200;
+/** A hang guard, not a speed target: generous enough for a GC pause on a loaded 2-core machine. */
+const PER_INPUT_MS = 2_000;
 const N = 10_000;
 /** Whole-file budget (three parsers); each parser gets a third. */
 const TOTAL_MS = 20_000;
@@ -159,4 +162,70 @@ test('fuzz pickle', () => {
   ]);
   parse(p4); // the base itself must load
   fuzz('pickle', 3, [pkl, p4], parse);
+});
+
+test('fuzz legacy torch.save', () => {
+  const sd = new Map<string, TorchSaveValue>([
+    ['model', new Map<string, TorchSaveValue>([
+      ['w', { shape: [3, 4], data: Float32Array.from(seq(12)) }],
+      ['h', { shape: [2], data: Float32Array.from([1, -2]), dtype: 'F16' as const, raw: Uint8Array.from([0, 0x3c, 0, 0xc0]) }],
+    ])],
+    ['epoch', 5],
+  ]);
+  const base = serializeLegacyPth(sd, { keepDtypes: true });
+  assert.equal(flattenCheckpoint(readPth(base)).tensors.size, 2); // the base itself loads
+  fuzz('legacy pth', 4, [base], (b) => { flattenCheckpoint(readPth(b)); });
+});
+
+/** A detectron2-style numpy pickle (protocol 2, `_codecs.encode` bytes; and protocol 3 raw bytes), as numpy writes it. */
+function numpyPickle(proto3: boolean): Uint8Array {
+  const enc = new TextEncoder();
+  const out: number[] = [0x80, proto3 ? 3 : 2];
+  const push = (...b: number[]): void => { out.push(...b); };
+  const uni = (s: string): void => { const b = enc.encode(s); push(0x58, b.length, 0, 0, 0, ...b); };
+  const glob = (m: string, n: string): void => push(0x63, ...enc.encode(`${m}\n${n}\n`));
+  const array = (shape: number[], code: string, bytes: number[], fortran = false): void => {
+    glob('numpy.core.multiarray', '_reconstruct');
+    glob('numpy', 'ndarray');
+    push(0x4b, 0, 0x85); // (0,)
+    if (proto3) push(0x43, 1, 0x62); else { glob('_codecs', 'encode'); uni('b'); uni('latin1'); push(0x86, 0x52); }
+    push(0x87, 0x52); // _reconstruct(ndarray, (0,), b'b')
+    push(0x28, 0x4b, 1); // MARK, version 1
+    push(0x28); for (const d of shape) push(0x4b, d); push(0x74);
+    glob('numpy', 'dtype'); uni(code); push(0x89, 0x88, 0x87, 0x52);
+    push(0x28, 0x4b, 3); uni('<'); push(0x4e, 0x4e, 0x4e, 0x4a, 0xff, 0xff, 0xff, 0xff, 0x4a, 0xff, 0xff, 0xff, 0xff, 0x4b, 0, 0x74, 0x62);
+    push(fortran ? 0x88 : 0x89);
+    if (proto3) push(0x43, bytes.length, ...bytes);
+    else { glob('_codecs', 'encode'); uni(String.fromCharCode(...bytes)); uni('latin1'); push(0x86, 0x52); }
+    push(0x74, 0x62); // state tuple, BUILD
+  };
+  push(0x7d, 0x28);
+  uni('model'); push(0x7d, 0x28);
+  uni('a'); array([2, 3], 'f4', [...new Uint8Array(Float32Array.from(seq(6)).buffer)], true);
+  uni('b'); array([4], 'f2', [0, 0x3c, 0, 0xc0, 0, 0, 0, 0x40]);
+  uni('c'); array([2], 'i8', [1, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 255, 255, 255, 255]);
+  push(0x75);
+  uni('__author__'); uni('fuzz');
+  push(0x75, 0x2e);
+  return Uint8Array.from(out);
+}
+
+test('numpy pickles read exactly (Fortran order, float16, int64), and survive the fuzzer', () => {
+  for (const p3 of [false, true]) {
+    const { tensors, extras } = flattenCheckpoint(readNumpyPickle(numpyPickle(p3)));
+    // Fortran order: the column-major bytes [0,1,2,3,4,5]*0.5-3 are element (i, j) = i + 2j.
+    const f = seq(6);
+    assert.deepEqual(Array.from(tensors.get('model.a')!.data), [f[0], f[2], f[4], f[1], f[3], f[5]]);
+    assert.deepEqual(Array.from(tensors.get('model.b')!.data), [1, -2, 0, 2]);
+    assert.equal(tensors.get('model.b')!.dtype, 'F16');
+    assert.deepEqual(Array.from(tensors.get('model.c')!.data), [1, -1]);
+    assert.equal(extras.get('__author__'), 'fuzz');
+  }
+  fuzz('numpy pickle', 5, [numpyPickle(false), numpyPickle(true)], (b) => { flattenCheckpoint(readNumpyPickle(b)); });
+});
+
+test('a numpy pickle that asks for anything but the allow-list is refused', () => {
+  const evil = numpyPickle(true);
+  const s = new TextDecoder('latin1').decode(evil).replace('numpy\ndtype', 'posix\nsystem');
+  assert.throws(() => readNumpyPickle(Uint8Array.from(s, (c) => c.charCodeAt(0))), (e: unknown) => e instanceof UnsafePickleError && e.global === 'posix.system');
 });

@@ -76,7 +76,7 @@ test('modelFromCheckpointConfig accepts the export and training layouts, and rej
   const m = createModel('vit-mini-p4');
   const b = modelFromCheckpointConfig({ model: { family: 'vit', config: m.config, preset: 'vit-mini-p4' }, step: 3 });
   assert.deepEqual(b.config, m.config);
-  assert.throws(() => modelFromCheckpointConfig({ family: 'hiera', preset: 'vit-mini-p4' }), /is a 'vit' model, the checkpoint says 'hiera'/);
+  assert.throws(() => modelFromCheckpointConfig({ family: 'hiera', preset: 'vit-mini-p4' }), /preset 'vit-mini-p4' is a 'vit' model, the spec says family 'hiera'/);
   assert.throws(() => modelFromCheckpointConfig({ family: 'convnext', config: {} }), /unknown model family 'convnext' \(known: vit, resformer, hiera, hiera-video, vitdet, hieradet\)/);
   const { numHeads: _drop, ...partial } = m.config as unknown as Record<string, unknown>;
   assert.throws(() => modelFromCheckpointConfig({ family: 'vit', config: { ...partial, foo: 1 } }), /missing \[numHeads\]; unknown \[foo\]/);

@@ -27,7 +27,9 @@ test('end to end: a small ViT trained on synthetic shapes at 32 px rises well ab
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-e2e-'));
   const r = await train(
     { rt, model, modelSpec: { family: model.family, config: model.config }, train: threeClasses('train', 960), val: threeClasses('val', 192), out, progressStream: { write: () => true } },
-    { epochs: 12, batch: 32, resolutions: [32], lr: 4e-3, warmupSteps: 10, weightDecay: 0.05, seed: 0 },
+    // lr 2e-3: at 4e-3 the run was seed-fragile (with per-name init, seeds 0 and 3 of 0-3 rose by <= 0.1);
+    // at 2e-3 seeds 0-3 all ended at 0.53-0.64 from 0.35-0.39.
+    { epochs: 12, batch: 32, resolutions: [32], lr: 2e-3, warmupSteps: 10, weightDecay: 0.05, seed: 0 },
   );
   const vals = fs.readFileSync(path.join(out, 'log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; mean_accuracy?: number }).filter((l) => l.type === 'val');
   assert.equal(vals.length, 12);

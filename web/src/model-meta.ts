@@ -2,9 +2,10 @@
  * The contract between `anyres export` (src/io/export.ts) and the page: the metadata_props an
  * exported classifier carries, so a single dropped .onnx file is self-describing.
  *
- * An exported model takes `image` `[1, 3, H, W]` float32 RGB in [0, 1] (any per-channel
+ * An exported model takes `image` `[batch, 3, H, W]` float32 RGB in [0, 1] (any per-channel
  * normalisation the model was trained with is part of the graph) and returns `logits` and
- * `probs` `[1, K]`. Static shapes: one file per resolution.
+ * `probs` `[batch, K]`. The batch is dynamic unless `anyres.batch` names a fixed one; H x W are
+ * static: one file per resolution. `anyres.weights_dtype` says whether the weights are float16.
  */
 export const MODEL_FORMAT = 'anyres.onnx/1';
 

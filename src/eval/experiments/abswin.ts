@@ -14,6 +14,17 @@
  *    network as a plain learned embedding; at a new size, the same weights with
  *    the embedding interpolated versus absolute-win resized. Only the
  *    resizing differs.
+ * 3. The global-size ablation (Bolya et al. 2024, Tab. 2 ablates the size of the global
+ *    embedding), warm-started to fit the time budget: each trained abs-win model's global
+ *    embedding is resized (the model's own global resampling) to each size of the ablation, the
+ *    window embedding and the rest are kept, and every variant, the trained size included as the
+ *    control, gets the same short training at the base size with the same seed (same batches),
+ *    then is evaluated directly at the test sizes. Only the global embedding's size differs.
+ *
+ * Pairing: the two strategies (and the ablation's variants) of one seed start from bit-identical
+ * values of every weight they share (src/nn/params.ts `initWeights` draws each parameter from
+ * (seed, name)) and train on the same batches with the same flips (`fitLoader`), so the report
+ * compares them per seed (src/eval/paired.ts).
  */
 import type { Dataset } from '../../data/dataset.ts';
 import type { Runtime } from '../../graph/runtime.ts';
@@ -42,6 +53,27 @@ export interface AbsWinExperimentOptions {
   /** Record the window similarity every N steps. */
   similarityEvery: number;
   numClasses: number;
+  /** The global-size ablation (section 3 of the module comment); off when absent. */
+  globalSizes?: GlobalSizeOptions;
+}
+
+/** A global embedding size in tokens, or 'base' for the base resolution's token grid. */
+export type GlobalSize = [number, number] | 'base';
+
+export interface GlobalSizeOptions {
+  sizes: GlobalSize[];
+  /** The training every variant gets at the base size after its global embedding is resized. */
+  train: Omit<FitOptions, 'seed' | 'resolutions' | 'init' | 'hook' | 'label'>;
+  /** Direct-evaluation sizes (zoom view). */
+  evalRes: number[];
+}
+
+export interface GlobalSizeRow {
+  seed: number;
+  /** The global embedding's size in tokens. */
+  global: [number, number];
+  res: number;
+  accuracy: number;
 }
 
 export type Strategy = 'absolute' | 'abswin';
@@ -79,18 +111,39 @@ export interface AbsWinResults {
   accuracy: AccuracyRow[];
   similarity: SimilarityPoint[];
   runs: AbsWinRun[];
+  /** The global-size ablation's accuracies (empty when it is off). */
+  globalSize: GlobalSizeRow[];
   /** Token grid and window (mask unit) at the base resolution. */
   baseGrid: [number, number];
   window: [number, number];
 }
 
-export function hieraFor(strategy: Strategy, o: Pick<AbsWinExperimentOptions, 'arch' | 'baseRes' | 'numClasses'>): HieraModel {
+/** The experiment's Hiera; `globalPosSize` overrides the arch's global embedding size (abs-win only). */
+export function hieraFor(strategy: Strategy, o: Pick<AbsWinExperimentOptions, 'arch' | 'baseRes' | 'numClasses'>, globalPosSize?: [number, number]): HieraModel {
+  if (globalPosSize && strategy !== 'abswin') throw new Error(`hieraFor: a global embedding size (${globalPosSize.join('x')}) needs strategy 'abswin', got '${strategy}'`);
   return createHiera(strategy === 'abswin' ? 'hiera-mini-abswin' : 'hiera-mini', {
     ...o.arch,
+    ...(globalPosSize ? { globalPosSize } : {}),
     inputSize: [o.baseRes, o.baseRes],
     numClasses: o.numClasses,
     posEmbed: strategy,
   });
+}
+
+/**
+ * The parameters of a trained abs-win Hiera with its global embedding resized to `size`
+ * ([1, C, gh, gw] -> [1, C, size], with the model's own global resampling); everything else kept.
+ */
+export function resizeGlobal(model: HieraModel, params: ReadonlyMap<string, Float32Array>, size: [number, number]): Map<string, Float32Array> {
+  const cfg = model.config;
+  if (cfg.posEmbed !== 'abswin') throw new Error(`resizeGlobal: the model's position embedding is '${cfg.posEmbed}', not 'abswin'`);
+  const pe = params.get('pos_embed');
+  if (!pe) throw new Error('resizeGlobal: the parameters have no pos_embed');
+  const [gh, gw] = cfg.globalPosSize;
+  const out = new Map(params);
+  // [1, C, gh, gw] -> [1, C, size[0], size[1]]
+  out.set('pos_embed', Float32Array.from(resample2d(pe, cfg.embedDim, gh, gw, size[0], size[1], cfg.globalResample)));
+  return out;
 }
 
 /** The position embedding a Hiera adds at its own base grid, [C, h, w] (float64). */
@@ -203,5 +256,26 @@ export async function runAbsWinExperiment(
       }
     }
   }
-  return { accuracy: rows, similarity: sim, runs, baseGrid, window };
+  // The global-size ablation, warm-started from each trained abs-win model.
+  const globalRows: GlobalSizeRow[] = [];
+  if (o.globalSizes) {
+    const ab = o.globalSizes;
+    for (const r of ab.evalRes) probe.checkInputSize(r, r);
+    for (const run of runs.filter((r) => r.strategy === 'abswin')) {
+      for (const size of ab.sizes) {
+        const g: [number, number] = size === 'base' ? [...baseGrid] : [...size];
+        const model = hieraFor('abswin', o, g);
+        const init = resizeGlobal(run.model, run.params, g);
+        const ft = await fit(rt, model, trainDs, { ...ab.train, seed: run.seed + 3000, resolutions: [o.baseRes], init, label: `  global ${g.join('x')} seed ${run.seed} @${o.baseRes}` });
+        const acc: string[] = [];
+        for (const r of ab.evalRes) {
+          const a = await accuracy(rt, model, ft.params, valDs('zoom'), r);
+          globalRows.push({ seed: run.seed, global: g, res: r, accuracy: a });
+          acc.push(`${r}=${a.toFixed(1)}`);
+        }
+        log(`hiera abswin global ${g.join('x')} seed ${run.seed}: ${acc.join(' ')}`);
+      }
+    }
+  }
+  return { accuracy: rows, similarity: sim, runs, globalSize: globalRows, baseGrid, window };
 }

@@ -85,7 +85,7 @@ export async function detectionSection(r: Report, res: DetectionResults, o: Dete
       `${o.det.steps} steps of ${o.det.batch} images (lr ${o.det.lr}, ${o.det.lsj ? `large-scale jitter ${o.det.lsj.minScale ?? 0.1}-${o.det.lsj.maxScale ?? 2}` : `no augmentation: ${o.det.trainSize} distinct scenes`}). ` +
       `Interpolating the pretrained embedding hands each window a stretched 1/${(g.det / g.window) ** 2} piece of it; tiling it (absolute win) hands each window exactly the embedding the blocks were pretrained with. ` +
       `Every variant of a seed starts from the same pretrained weights and shares every other initial weight and the batch order; box AP is COCO's on ${o.det.valSize} held-out scenes; ` +
-      'ms/img is the inference time per image (batch 1, warm, median of 7) on this shared machine: compare within the column, not with the paper.',
+      'ms/img is the inference time per image (batch 1, warm, median of 7 runs, the better of two rounds interleaved over the seed\'s detectors so that load from other processes hits all alike) on this machine: compare within the column, not with the paper\'s A100.',
   );
   const vData = variantData(res.rows, seeds);
   const comps = comparisons(res.rows, seeds);

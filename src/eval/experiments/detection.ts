@@ -202,7 +202,6 @@ export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset;
 export interface FinetuneResult {
   params: ParamMap;
   stats: number[];
-  msPerImage: number;
   finalLoss: number;
   seconds: number;
   images: { detections: { box: [number, number, number, number]; score: number; label: number }[] }[];
@@ -210,7 +209,7 @@ export interface FinetuneResult {
 
 /**
  * Inference time per image (forward + post-processing), batch 1, after a warm-up run (the
- * evaluation's own timing includes compiling the session): the median of `repeats` images.
+ * evaluation's own timing includes compiling the session): the median of `repeats` runs.
  */
 export async function inferenceMs(rt: Runtime, det: Detector, params: ParamMap, val: DetDataset, res: number, repeats = 7): Promise<number> {
   const s = await val.get(0, [res, res], null);
@@ -241,11 +240,10 @@ export async function finetuneDetector(
     );
     const seconds = (performance.now() - t0) / 1000;
     const ev = await evaluateDetector(rt, det, s.state.params, data.val, [res, res]);
-    const msPerImage = await inferenceMs(rt, det, s.state.params, data.val, res);
-    await rt.clear(); // this detector's sessions (train step, inference) are not used again
+    await rt.clear(); // this detector's training and evaluation sessions are not used again
     const tail = s.losses.slice(-Math.max(1, Math.floor(s.losses.length / 10)));
     return {
-      params: s.state.params, stats: ev.stats, msPerImage, finalLoss: tail.reduce((a, b) => a + b, 0) / tail.length, seconds,
+      params: s.state.params, stats: ev.stats, finalLoss: tail.reduce((a, b) => a + b, 0) / tail.length, seconds,
       images: ev.images.map((im) => ({ detections: im.detections.map((d) => ({ box: d.box, score: d.score, label: d.label })) })),
     };
   } finally {
@@ -293,10 +291,22 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
   const g = o.pretrain.res / o.vit.patchSize;
   if (!Number.isInteger(g)) throw new Error(`detection experiment: pretrain res ${o.pretrain.res} is not a multiple of the patch ${o.vit.patchSize}`);
   const grids: DetectionResults['grids'] = { pretrain: g, det: o.det.res / o.vit.patchSize, window: g };
-  const push = (family: DetRow['family'], variant: string, title: string, seed: number, r: FinetuneResult): void => {
-    const row: DetRow = { family, variant, title, seed, ...apFields(r.stats), msPerImage: r.msPerImage, finalLoss: r.finalLoss, trainSeconds: r.seconds };
+  // The detectors of the current seed, timed together at its end (interleaved rounds, as the speed section).
+  let toTime: { row: DetRow; det: Detector; params: ParamMap }[] = [];
+  const push = (family: DetRow['family'], variant: string, title: string, seed: number, r: FinetuneResult, det: Detector): void => {
+    const row: DetRow = { family, variant, title, seed, ...apFields(r.stats), msPerImage: Infinity, finalLoss: r.finalLoss, trainSeconds: r.seconds };
     rows.push(row);
-    log(`det ${variant} seed ${seed}: AP ${row.ap.toFixed(1)} AP50 ${row.ap50.toFixed(1)} AP75 ${row.ap75.toFixed(1)}, ${row.msPerImage.toFixed(1)} ms/img, loss ${row.finalLoss.toFixed(3)}, ${row.trainSeconds.toFixed(0)} s`);
+    toTime.push({ row, det, params: r.params });
+    log(`det ${variant} seed ${seed}: AP ${row.ap.toFixed(1)} AP50 ${row.ap50.toFixed(1)} AP75 ${row.ap75.toFixed(1)}, loss ${row.finalLoss.toFixed(3)}, ${row.trainSeconds.toFixed(0)} s`);
+  };
+  const timeAll = async (): Promise<void> => {
+    // Two interleaved rounds, the faster kept: load from other processes hits every variant alike.
+    for (let round = 0; round < 2; round++) {
+      for (const t of toTime) t.row.msPerImage = Math.min(t.row.msPerImage, await inferenceMs(rt, t.det, t.params, data.val, o.det.res));
+    }
+    for (const t of toTime) log(`det ${t.row.variant} seed ${t.row.seed}: ${t.row.msPerImage.toFixed(1)} ms/img`);
+    toTime = [];
+    await rt.clear();
   };
   for (const seed of o.seeds) {
     const vitRuns = o.variants.length > 0 || o.control !== null;
@@ -309,7 +319,7 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
       if (!pre) break;
       const { det, params } = vitdetVariant(pre.model, pre.params, variant, o, seed);
       const r = await finetuneDetector(rt, det, params, data, o.det, o.det.res, seed, `vitdet ${variant} seed ${seed}`, o.det.lsj !== null);
-      push('vitdet', variant, VITDET_VARIANTS[variant].title, seed, r);
+      push('vitdet', variant, VITDET_VARIANTS[variant].title, seed, r, det);
       if (seed === o.seeds[0] && o.pictures.variants.includes(variant)) {
         for (let i = 0; i < Math.min(o.pictures.images, r.images.length); i++) {
           const s = await data.val.get(i, [o.det.res, o.det.res], null);
@@ -325,7 +335,7 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
     if (o.control && pre) {
       const { det, params } = vitdetVariant(pre.model, null, o.control, o, seed);
       const r = await finetuneDetector(rt, det, params, data, o.det, o.det.res, seed, `control seed ${seed}`, o.det.lsj !== null);
-      push('control', CONTROL, `no pretraining (${VITDET_VARIANTS[o.control].title.replace(/^\([a-e]\) /, '')}, random init)`, seed, r);
+      push('control', CONTROL, `no pretraining (${VITDET_VARIANTS[o.control].title.replace(/^\([a-e]\) /, '')}, random init)`, seed, r, det);
     }
     if (o.hiera) {
       const h = o.hiera;
@@ -342,9 +352,10 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
         grids.hieraDet = [o.det.res / hm.config.patchStride[0], o.det.res / hm.config.patchStride[1]];
         const det = detectorFor(bb.model, o, h.neckDim);
         const r = await finetuneDetector(rt, det, detectorParams(det, bb.params, seed), data, h.det, o.det.res, seed, `hieradet ${variant} seed ${seed}`, o.det.lsj !== null);
-        push('hieradet', variant, HIERADET_VARIANTS[variant].title, seed, r);
+        push('hieradet', variant, HIERADET_VARIANTS[variant].title, seed, r, det);
       }
     }
+    await timeAll();
   }
   return { rows, pretrain, pictures, grids, classNames: data.val.classNames };
 }
@@ -360,29 +371,36 @@ export function detectionPlan(quick: boolean, seeds?: number[]): DetectionExperi
     return {
       seeds: seeds ? seeds.slice(0, 1) : [0], numClasses: 5, vit,
       pretrain: { res: 32, trainSize: 400, valSize: 50, steps: 10, batch: 16, lr: 1e-3, weightDecay: 0.05, warmupSteps: 2 },
-      det: { res: 128, trainSize: 64, valSize: 8, sizeRange: [0.06, 0.25], steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05, pyramidChannels: 32, headConvs: 1, lsj: null },
+      det: { res: 128, trainSize: 64, valSize: 8, sizeRange: [0.04, 0.22], steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05, pyramidChannels: 32, headConvs: 1, lsj: null },
       variants: ['a', 'b', 'c', 'd', 'e'], control: 'd',
       hiera: { arch: hieraArch, pretrain: { res: 32, steps: 5, batch: 16, lr: 1e-3, weightDecay: 0.05, warmupSteps: 1 }, det: { steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, weightDecay: 0.05 }, neckDim: 32 },
       pictures: { variants: ['a', 'd'], images: 2, scoreThresh: 0.3 },
     };
   }
-  // Recipe (bench/detection-probe.ts on seeds 100-102, never the report's; a loaded shared machine,
-  // so each probe ran 15-30 min):
+  // Recipe (bench/detection-probe.ts on seeds 100-102, never the report's; on a loaded shared
+  // machine each probe took 15-30 min, so few were run):
   // - lr 1e-3 with large-scale jitter 0.5-1.5, 300 steps: (a) reached only 5.2 AP (seed 100);
   //   lr 3e-3 without jitter: (b) 7.3, (c) 8.2 AP at the same seed. Jitter is dropped: the 4000
   //   training scenes outnumber steps x batch (every image is new) and its views cost ~4x to render.
   // - 1500 pretraining steps gave no better classifier than 1000 (35.6% vs 36.6% top-1 on 5 classes).
-  // - Objects of circumradius 6-25% of the side instead of the dataset's 4-22%: the smallest
-  //   (5 px radius at 128 px) are near-invisible to a stride-8 head after a few hundred steps.
-  // - Two seeds, not three: each detector costs about 35 s unloaded (250 steps of 8 at 128 px +
+  // - Larger objects (circumradius 6-25% instead of the dataset's 4-22%) with 250 steps did not
+  //   help: (b) 3.2, (c) 3.6 AP at seed 101; the default sizes and 300 steps are kept.
+  // - HieraDet (stride-4 stages + FPN neck) learns faster: 12.8 AP interpolated, 12.4 recursive
+  //   abs-win at seed 101 (250 steps, the larger objects).
+  // - This recipe at seed 102: (b) 10.9, (c) 10.4 AP. Over the probed seeds the level moves by
+  //   ~3.6 AP (7.3 vs 10.9 for (b)) while the paired tiled-minus-interpolated difference was +0.9
+  //   (seed 100), +0.4 (101, other sizes) and -0.6 (102): every probed run trained (AP 3-13, no
+  //   seed stuck), but the spread is about 1 AP paired and 2-3 AP unpaired, so a 1-2 AP effect is
+  //   at the edge of what two or three seeds resolve. The report states the spread it measures.
+  // - Two seeds, not three: each detector costs about 40 s unloaded (300 steps of 8 at 128 px +
   //   evaluation), eight per seed plus two pretrainings; two seeds keep the section near the
   //   12-15 minutes it has in the default run. The spread this gives is stated in the report.
   return {
     seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 5, vit,
     pretrain: { res: 32, trainSize: 20000, valSize: 500, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 },
-    det: { res: 128, trainSize: 4000, valSize: 200, sizeRange: [0.06, 0.25], steps: 250, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05, pyramidChannels: 64, headConvs: 2, lsj: null },
+    det: { res: 128, trainSize: 4000, valSize: 200, sizeRange: [0.04, 0.22], steps: 300, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05, pyramidChannels: 64, headConvs: 2, lsj: null },
     variants: ['a', 'b', 'c', 'd', 'e'], control: 'd',
-    hiera: { arch: hieraArch, pretrain: { res: 32, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 }, det: { steps: 250, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05 }, neckDim: 64 },
+    hiera: { arch: hieraArch, pretrain: { res: 32, steps: 1000, batch: 32, lr: 2e-3, weightDecay: 0.05, warmupSteps: 50 }, det: { steps: 300, batch: 8, lr: 3e-3, warmupSteps: 30, weightDecay: 0.05 }, neckDim: 64 },
     pictures: { variants: ['a', 'd'], images: 4, scoreThresh: 0.3 },
   };
 }

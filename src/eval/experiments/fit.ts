@@ -33,6 +33,8 @@ export interface FitOptions {
   /** Called every `hookEvery` steps (and after the last) with the current parameters. */
   hook?: (step: number, params: ReadonlyMap<string, Float32Array>, loss: number) => void;
   hookEvery?: number;
+  /** Called with every batch before its step (tests check that paired runs see the same batches). */
+  onBatch?: (step: number, labels: Int32Array, x: readonly Float32Array[]) => void;
   label?: string;
 }
 
@@ -43,15 +45,33 @@ export interface FitResult {
   imagesPerSecond: number;
 }
 
-/** Trains `model` on `train` for a fixed number of steps. */
-export async function fit(rt: Runtime, model: Model, train: Dataset, o: FitOptions): Promise<FitResult> {
-  const resolutions = [...o.resolutions].sort((a, b) => b - a);
-  const loader = new Loader(new TransformedDataset(train, compose(horizontalFlip(0.5), normalize())), {
+/**
+ * The batches `fit` trains on: a pure function of (seed, batch, resolutions), independent of the
+ * model, so two models fitted with the same seed see the same images in the same order with the
+ * same flips (the pairing of src/eval/paired.ts).
+ */
+export function fitLoader(train: Dataset, o: Pick<FitOptions, 'seed' | 'batch' | 'resolutions'>): Loader {
+  return new Loader(new TransformedDataset(train, compose(horizontalFlip(0.5), normalize())), {
     batchSize: o.batch,
-    resolutions,
+    resolutions: [...o.resolutions].sort((a, b) => b - a),
     seed: hashSeed(o.seed, 'data'),
     dropLast: true,
   });
+}
+
+/**
+ * The initial state `fit` starts from (before `init` overrides): every parameter drawn from
+ * (seed, 'init', its name) (src/nn/params.ts `initWeights`), so models that share a parameter name
+ * start with bit-identical values for it.
+ */
+export function fitInitialState(model: Model, seed: number): TrainState {
+  return initState(model.paramInfos(), new Rng(hashSeed(seed, 'init')));
+}
+
+/** Trains `model` on `train` for a fixed number of steps. */
+export async function fit(rt: Runtime, model: Model, train: Dataset, o: FitOptions): Promise<FitResult> {
+  const resolutions = [...o.resolutions].sort((a, b) => b - a);
+  const loader = fitLoader(train, o);
   const step = compileTrainStep(rt, model, {
     batch: o.batch,
     res: resolutions.length === 1 ? resolutions[0] : undefined,
@@ -60,8 +80,7 @@ export async function fit(rt: Runtime, model: Model, train: Dataset, o: FitOptio
     labelSmoothing: o.labelSmoothing ?? 0.1,
     optimizer: { weightDecay: o.weightDecay, clipGradNorm: o.clipGradNorm },
   });
-  const infos = model.paramInfos();
-  let state: TrainState = initState(infos, new Rng(hashSeed(o.seed, 'init')));
+  let state: TrainState = fitInitialState(model, o.seed);
   if (o.init) {
     for (const [k, v] of o.init) {
       if (!state.params.has(k)) throw new Error(`fit: initial parameter '${k}' is not a parameter of the model`);
@@ -80,6 +99,7 @@ export async function fit(rt: Runtime, model: Model, train: Dataset, o: FitOptio
     for await (const b of loader.epoch(epoch)) {
       if (state.step >= o.steps) break outer;
       const lr = cosineLr(schedule, state.step);
+      o.onBatch?.(state.step, b.batches[0]!.labels, b.batches.map((x) => x.x));
       const r = await step.run(state, { x: b.batches.map((x) => x.x), labels: b.batches[0]!.labels, lr });
       if (!Number.isFinite(r.loss)) throw new Error(`fit(${o.label ?? 'train'}): loss is ${r.loss} at step ${state.step + 1}; lower the lr`);
       state = r.state;

@@ -1,0 +1,50 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Report, validateResults } from '../../src/eval/report.ts';
+import type { ResFormerResults, SweepRow } from '../../src/eval/experiments/resformer.ts';
+import { regionOf, resformerProtocolSection } from '../../src/eval/experiments/resformer-report.ts';
+import type { PairedRowData } from '../../src/eval/paired.ts';
+import { plan } from '../../src/eval/reproduce.ts';
+
+test('regionOf: below, within (inclusive) and above the training range', () => {
+  assert.deepEqual([32, 40, 48, 64, 80].map((r) => regionOf(r, [64, 48, 40])), ['below', 'within', 'within', 'within', 'above']);
+  assert.throws(() => regionOf(32, []), /no training resolutions/);
+});
+
+test('ResFormer protocol: regions per view, averaged per seed, ResFormer − ViT paired by seed', () => {
+  const o = { ...plan(false).resformer, seeds: [0, 1, 2] }; // trains on 64/48/40, tests 32..128
+  const rows: SweepRow[] = [];
+  // ViT: 50 everywhere. ResFormer: +10 below (every seed), +s−1 within (−1, 0, +1), +2 / +4 at 80 / 96 and 0 at 128 above.
+  for (const seed of o.seeds) {
+    for (const view of ['zoom', 'canvas'] as const) {
+      for (const res of o.testRes) {
+        rows.push({ model: 'ViT', seed, res, view, accuracy: 50 });
+        const gain = res < 40 ? 10 : res <= 64 ? seed - 1 : res === 80 ? 2 : res === 96 ? 4 : 0;
+        rows.push({ model: 'ResFormer', seed, res, view, accuracy: 50 + gain + (view === 'canvas' ? seed * 0.5 : 0) });
+      }
+    }
+  }
+  const r = new Report('t');
+  r.section('4');
+  const paired: PairedRowData[] = [];
+  const v = resformerProtocolSection(r, { rows, trainSeconds: {}, models: [] } as ResFormerResults, o, paired);
+  assert.deepEqual(Object.keys(v), ['zoom/below', 'zoom/within', 'zoom/above', 'canvas/below', 'canvas/within', 'canvas/above']);
+  const get = (k: string): { diff: number; verdict: string; paired: { sd: number } } => v[k] as never;
+  assert.equal(get('zoom/below').diff, 10);
+  assert.equal(get('zoom/below').paired.sd, 0);
+  assert.equal(get('zoom/below').verdict, 'ResFormer better (95% CI excludes 0)');
+  assert.ok(Math.abs(get('zoom/within').diff) < 1e-12);
+  assert.equal(get('zoom/within').verdict, 'within noise (95% CI includes 0)');
+  assert.ok(Math.abs(get('zoom/above').diff - 2) < 1e-12, 'mean of +2, +4, 0 over the sizes above');
+  // canvas adds 0, 0.5, 1 by seed: below d = 10, 10.5, 11 → mean 10.5.
+  assert.ok(Math.abs(get('canvas/below').diff - 10.5) < 1e-12);
+  assert.equal(paired.length, 6);
+  assert.ok(paired.every((p) => p.part === 'resformer' && p.n === 3));
+  const json = r.toJSON();
+  const table = json.sections[0]!.blocks.find((b) => b.kind === 'table');
+  assert.ok(table && table.kind === 'table');
+  assert.equal(table.rows[0]!['region'], 'below (32 px)');
+  assert.equal(table.rows[2]!['region'], 'above (80, 96, 128 px)');
+  r.data('paired', { rule: 'r', rows: paired });
+  assert.deepEqual(validateResults(JSON.parse(JSON.stringify(r.toJSON()))), []);
+});
