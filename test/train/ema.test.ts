@@ -14,6 +14,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { train, TrainError, type TrainOptions } from '../../src/train/trainer.ts';
 import { loadCheckpoint } from '../../src/train/checkpoint.ts';
 import { emaDecay } from '../../src/train/ema.ts';
+import { readAnyCheckpoint } from '../../src/io/read-checkpoint.ts';
 import { Rng, hashSeed } from '../../src/util/rng.ts';
 
 const rt = new Runtime({ threads: 1 });
@@ -68,6 +69,11 @@ test('EMA is validated beside the raw weights, saved in the checkpoint, and resu
     if (e.some((x, i) => x !== a.state.params.get(k)![i])) differs++;
   }
   assert.ok(differs > 0, 'the EMA is not the raw weights');
+  // Every command's checkpoint reader takes the raw parameters from the tensor file, not the EMA copy.
+  const file = path.join(full, ck.info.tensors);
+  const read = readAnyCheckpoint(file);
+  assert.deepEqual([...read.tensors.keys()].sort(), [...a.state.params.keys()].sort());
+  assert.deepEqual(read.tensors.get('pos_embed')!.data, a.state.params.get('pos_embed'));
 
   const dir = tmp('resumed');
   await train({ rt, model, modelSpec: spec, train: data(40), val: data(12), out: dir, progressStream: quiet }, { ...opts, maxSteps: 7 });
