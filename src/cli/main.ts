@@ -11,6 +11,7 @@ import { registerExportCommand } from './export.ts';
 import { registerModelsCommand } from './models.ts';
 import { registerConvertCommand, registerSimilarityCommand } from './convert.ts';
 import { registerPretrainCommand } from './pretrain.ts';
+import { registerEvalCommand } from './eval.ts';
 import { registerPredictCommand } from './predict.ts';
 import { registerDetectCommands } from './detect.ts';
 
@@ -30,6 +31,7 @@ registerModelsCommand(program);
 registerConvertCommand(program);
 registerSimilarityCommand(program);
 registerPretrainCommand(program);
+registerEvalCommand(program);
 registerPredictCommand(program);
 registerDetectCommands(program);
 

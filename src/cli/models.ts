@@ -35,7 +35,7 @@ export function registerModelsCommand(program: Command): void {
   program
     .command('models')
     .description('list every model preset: family, parameter count (also with a 1000-class head for classifiers), default resolution, valid sizes')
-    .option('--family <name>', 'only this family (vit, resformer, hiera, vitdet, hieradet)')
+    .option('--family <name>', 'only this family (vit, resformer, hiera, hiera-video, vitdet, hieradet)')
     .option('--json', 'print JSON instead of a table')
     .action((o: { family?: string; json?: boolean }) => {
       let rows = presetNames().map(describePreset);

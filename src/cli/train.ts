@@ -8,13 +8,17 @@ import type { Command } from 'commander';
 import { Runtime } from '../graph/runtime.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { SyntheticDataset } from '../data/synthetic.ts';
+import { SyntheticClipDataset } from '../data/clips.ts';
 import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionMnistAvailable } from '../data/fashion-mnist.ts';
 import { FolderDataset } from '../data/folder.ts';
 import { modelFromPreset, trainPresetNames } from '../train/models.ts';
-import { type TrainOptions, train } from '../train/trainer.ts';
+import { type TrainOptions, type ValResult, train } from '../train/trainer.ts';
 import { loadCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
+import { checkpointConfigOf, createModel } from '../models/registry.ts';
+import { saveSafetensors } from '../io/safetensors.ts';
+import { parseSize } from './convert.ts';
 
 export interface DataSplits {
   train: Dataset;
@@ -22,11 +26,32 @@ export interface DataSplits {
   spec: string;
 }
 
+/** Default frames of `synthetic-clips` without `:T`. */
+export const DEFAULT_CLIP_FRAMES = 8;
+
+/** The frame count of a 'synthetic-clips[:T]' spec, or undefined for other specs. */
+export function clipFramesOf(spec: string): number | undefined {
+  if (spec !== 'synthetic-clips' && !spec.startsWith('synthetic-clips:')) return undefined;
+  if (spec === 'synthetic-clips') return DEFAULT_CLIP_FRAMES;
+  const t = Number(spec.slice('synthetic-clips:'.length));
+  if (!Number.isInteger(t) || t < 1) throw new Error(`--data ${spec}: the frame count after 'synthetic-clips:' must be a positive integer (e.g. synthetic-clips:8)`);
+  return t;
+}
+
 /**
- * Datasets from a spec: 'synthetic', 'fashion-mnist[:dir]', 'folder:<root>' (root/train and
- * root/val when present, else root as the training set).
+ * Datasets from a spec: 'synthetic', 'synthetic-clips[:T]' (moving objects, T frames, default 8,
+ * src/data/clips.ts), 'fashion-mnist[:dir]', 'folder:<root>' (root/train and root/val when
+ * present, else root as the training set).
  */
 export function parseData(spec: string, opts: { seed: number; trainSize?: number; valSize?: number } = { seed: 0 }): DataSplits {
+  const frames = clipFramesOf(spec);
+  if (frames !== undefined) {
+    return {
+      spec,
+      train: new SyntheticClipDataset({ seed: opts.seed, split: 'train', size: opts.trainSize ?? 2000, frames }),
+      val: new SyntheticClipDataset({ seed: opts.seed, split: 'val', size: opts.valSize ?? 400, frames }),
+    };
+  }
   if (spec === 'synthetic') {
     return {
       spec,
@@ -50,7 +75,7 @@ export function parseData(spec: string, opts: { seed: number; trainSize?: number
     const val = valRoot ? new FolderDataset({ root: valRoot }) : undefined;
     return { spec, train: tr, val: val && val.length > 0 ? val : undefined };
   }
-  throw new Error(`--data '${spec}' is not one of: synthetic, fashion-mnist[:dir], folder:<path>`);
+  throw new Error(`--data '${spec}' is not one of: synthetic, synthetic-clips[:frames], fashion-mnist[:dir], folder:<path>`);
 }
 
 function ints(flag: string, v: string): number[] {
@@ -87,6 +112,16 @@ interface CommonFlags {
   valSize?: string;
   alpha?: string;
   layerDecay?: string;
+  ema?: string;
+  emaWarmup: boolean;
+}
+
+/** `--ema <decay>` (+ `--no-ema-warmup`) -> the trainer's EMA options (timm ModelEmaV3). */
+function emaOption(f: Pick<CommonFlags, 'ema' | 'emaWarmup'>): TrainOptions['ema'] {
+  if (f.ema === undefined) return undefined;
+  const decay = Number(f.ema);
+  if (!(decay >= 0 && decay < 1)) throw new Error(`--ema '${f.ema}' must be a decay in [0, 1), e.g. 0.999 (timm's default is 0.9998)`);
+  return { decay, warmup: f.emaWarmup };
 }
 
 function commonOptions(f: CommonFlags, resolutions: number[]): TrainOptions {
@@ -112,6 +147,7 @@ function commonOptions(f: CommonFlags, resolutions: number[]): TrainOptions {
     checkpointEverySteps: num('--ckpt-every', f.ckptEvery, 0),
     multiresAlpha: num('--alpha', f.alpha, 0),
     layerDecay: num('--layer-decay', f.layerDecay, 0),
+    ema: emaOption(f),
   };
 }
 
@@ -135,6 +171,8 @@ function addCommon(cmd: Command): Command {
     .option('--train-size <n>', 'synthetic training set size')
     .option('--val-size <n>', 'synthetic validation set size')
     .option('--layer-decay <x>', 'layer-wise lr decay (e.g. 0.65 for fine-tuning)')
+    .option('--ema <decay>', 'keep an EMA of the weights (timm ModelEmaV3), validated beside them and saved in the checkpoint (as ema.<name>)')
+    .option('--no-ema-warmup', "EMA: use the decay from the second update on instead of timm's warm-up 1-(1+s)^(-2/3)")
     .requiredOption('--out <dir>', 'run directory (checkpoints, log.jsonl)');
 }
 
@@ -151,8 +189,10 @@ export function sigintSignal(): { signal: AbortSignal; dispose: () => void } {
 }
 
 function report(out: string, r: Awaited<ReturnType<typeof train>>): void {
-  const val = r.val.map((v) => `${v.res}px ${(100 * v.accuracy).toFixed(2)}%`).join(', ');
-  console.log(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps; last loss ${r.lastLoss.toFixed(4)}${val ? `; val ${val}` : ''}; checkpoint ${r.checkpoint || path.join(out, 'last.json')}`);
+  const fmt = (xs: ValResult[]): string => xs.map((v) => `${v.res}px ${(100 * v.accuracy).toFixed(2)}%`).join(', ');
+  const val = fmt(r.val);
+  const ema = r.valEma ? `; EMA val ${fmt(r.valEma)}` : '';
+  console.log(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps; last loss ${r.lastLoss.toFixed(4)}${val ? `; val ${val}` : ''}${ema}; checkpoint ${r.checkpoint || path.join(out, 'last.json')}`);
 }
 
 export function registerTrainCommands(program: Command): void {
@@ -161,7 +201,7 @@ export function registerTrainCommands(program: Command): void {
       .command('train')
       .description('train a model (single resolution, or ResFormer multi-resolution with --multires)')
       .requiredOption('--model <preset>', 'model preset (see `anyres models`)')
-      .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:<path>', 'synthetic')
+      .option('--data <spec>', 'synthetic | synthetic-clips[:frames] (video models) | fashion-mnist[:dir] | folder:<path>', 'synthetic')
       .option('--res <list>', 'training resolution(s), e.g. 64 or 128,96,64', '')
       .option('--multires', 'train all --res resolutions jointly with the scale-consistency loss')
       .option('--alpha <x>', 'scale-consistency loss weight (multi-resolution)')
@@ -172,13 +212,14 @@ export function registerTrainCommands(program: Command): void {
     if (!trainPresetNames().includes(f.model)) throw new Error(`unknown model preset '${f.model}'; valid presets: ${trainPresetNames().join(', ')}`);
     const seed = num('--seed', f.seed)!;
     const data = parseData(f.data, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
-    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed });
+    const frames = data.train.frames;
+    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
     const resolutions = f.res ? ints('--res', f.res) : [probe.defaultRes[0]];
     if (resolutions.length > 1 && !f.multires) throw new Error(`--res ${f.res} gives ${resolutions.length} resolutions; add --multires to train them jointly, or give one`);
     for (const r of resolutions) probe.checkInputSize(r, r);
     const opts = commonOptions(f, resolutions);
     for (const r of opts.valResolutions ?? []) probe.checkInputSize(r, r);
-    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions) });
+    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
     const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, 1) } : {});
     const sig = sigintSignal();
     try {
@@ -198,13 +239,40 @@ export function registerTrainCommands(program: Command): void {
       .description('fine-tune a checkpoint at a new resolution, converting its position embedding')
       .requiredOption('--from <ckpt>', 'run directory or last.json of a training run')
       .requiredOption('--res <n>', 'new resolution')
-      .option('--posembed-convert <strategy>', `position-embedding conversion: ${POSEMBED_CONVERSIONS.join('|')}`, 'interpolate')
+      .option('--posembed-convert <strategy>', `position-embedding conversion: ${POSEMBED_CONVERSIONS.join('|')} (the same code as 'anyres convert')`, 'interpolate')
+      .option('--target <preset>', 'tile: the ViTDet preset the ViT becomes')
+      .option('--global-size <size>', 'abswin: grid of the global embedding (N or HxW; default the config, 7x7 for the Hiera presets)')
+      .option('--iterations <n>', 'abswin: least-squares refinements of the split (default 200)')
       .option('--data <spec>', 'data spec (default: the one the checkpoint was trained on)'),
-  ).action(async (f: CommonFlags & { from: string; res: string; posembedConvert: string; data?: string }) => {
+  ).action(async (f: CommonFlags & { from: string; res: string; posembedConvert: string; target?: string; globalSize?: string; iterations?: string; data?: string }) => {
     const ck = loadCheckpoint(f.from);
     const [res] = ints('--res', f.res);
     const strategy = f.posembedConvert as PosEmbedConversion;
-    const { model, params } = convertForResolution(ck.info.model.family, ck.info.model.config, ck.state.params, res!, strategy);
+    if (!POSEMBED_CONVERSIONS.includes(strategy)) throw new Error(`finetune: --posembed-convert '${f.posembedConvert}' is not one of ${POSEMBED_CONVERSIONS.join(', ')}`);
+    const conv = convertForResolution(ck.info.model.family, ck.info.model.config, ck.state.params, res!, strategy, {
+      ...(f.target !== undefined ? { target: f.target } : {}),
+      ...(f.globalSize !== undefined ? { globalSize: parseSize(f.globalSize, '--global-size') } : {}),
+      ...(f.iterations !== undefined ? { iterations: num('--iterations', f.iterations, 1)! } : {}),
+      ...(clipFramesOf(f.data ?? String(ck.info.run['data'] ?? '')) !== undefined ? { frames: clipFramesOf(f.data ?? String(ck.info.run['data']))! } : {}),
+    });
+    for (const n of conv.notes) console.log(`finetune: ${n}`);
+    if (!conv.classifier) {
+      // ViT -> ViTDet: a detection backbone has no classification head to fine-tune here.
+      fs.mkdirSync(f.out, { recursive: true });
+      const file = path.join(f.out, `${conv.model.family}.safetensors`);
+      const infos = conv.model.paramInfos();
+      saveSafetensors(file, new Map([...conv.params].map(([k, v]) => [k, { shape: [...infos.get(k)!.shape], data: v }])), {
+        'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
+        'anyres.converted_from': path.resolve(f.from),
+        'anyres.posembed_convert': strategy,
+      });
+      console.log(`finetune: ${conv.model.family} is a detection backbone without a classification head, so there is nothing to fine-tune on '${f.data ?? 'the classification data'}'; wrote the converted backbone to ${file} (${conv.params.size} tensors, anyres.config metadata) for a detection head`);
+      return;
+    }
+    const dropPath = num('--drop-path', f.dropPath, 0);
+    // The converted model keeps the source's drop-path rate; the run's --drop-path decides it here.
+    const model = dropPath !== undefined ? createModel({ family: conv.model.family, config: { ...(conv.model.config as object), dropPathRate: dropPath } }) : conv.model;
+    const params = conv.params;
     const seed = num('--seed', f.seed)!;
     const spec = f.data ?? (typeof ck.info.run['data'] === 'string' ? (ck.info.run['data'] as string) : 'synthetic');
     const data = parseData(spec, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });

@@ -15,6 +15,13 @@ export interface Dataset {
    * ignore it. May return a promise (file decoding is asynchronous).
    */
   get(i: number, res: number, rng: Rng): Sample | Promise<Sample>;
+  /**
+   * Clip datasets: frames per example. A clip is returned as a 3 x (frames*res) x res image, the
+   * frames stacked along the height (the memory of an NCTHW clip, src/data/clips.ts). Absent = 1 (images).
+   */
+  readonly frames?: number;
+  /** False when mirroring an example changes its class (motion directions): training then never flips. */
+  readonly mirrorInvariant?: boolean;
 }
 
 export function checkIndex(op: string, i: number, length: number): void {

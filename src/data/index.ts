@@ -4,6 +4,7 @@ export * from './dataset.ts';
 export * from './resample.ts';
 export * from './raster.ts';
 export * from './synthetic.ts';
+export * from './clips.ts';
 export * from './scenes.ts';
 export * from './idx.ts';
 export * from './fashion-mnist.ts';

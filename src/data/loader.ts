@@ -34,6 +34,8 @@ export class TransformedDataset implements Dataset {
   readonly length: number;
   readonly numClasses: number;
   readonly classNames: readonly string[];
+  readonly frames?: number;
+  readonly mirrorInvariant?: boolean;
 
   constructor(
     readonly base: Dataset,
@@ -44,13 +46,17 @@ export class TransformedDataset implements Dataset {
     this.length = base.length;
     this.numClasses = base.numClasses;
     this.classNames = base.classNames;
+    if (base.frames !== undefined) this.frames = base.frames;
+    if (base.mirrorInvariant !== undefined) this.mirrorInvariant = base.mirrorInvariant;
   }
 
   async get(i: number, res: number, rng: Rng): Promise<Sample> {
     const s = await this.base.get(i, this.sourceRes(res), rng);
+    // Clips are frames stacked along the height: a per-pixel transform treats them as one tall image.
     const image = this.transform(s.image, res, rng);
-    if (image.height !== res || image.width !== res || image.channels !== 3) {
-      throw new RangeError(`TransformedDataset.get: transform returned ${image.channels}x${image.height}x${image.width}, expected 3x${res}x${res}`);
+    const T = this.frames ?? 1;
+    if (image.height !== T * res || image.width !== res || image.channels !== 3) {
+      throw new RangeError(`TransformedDataset.get: transform returned ${image.channels}x${image.height}x${image.width}, expected 3x${T * res}x${res}${T > 1 ? ` (${T} frames stacked)` : ''}`);
     }
     return { image, label: s.label };
   }
@@ -134,18 +140,20 @@ export class Loader {
     const lo = step * this.batchSize;
     const indices = order.slice(lo, Math.min(lo + this.batchSize, order.length));
     const B = indices.length;
-    const batches: Batch[] = this.resolutions.map((r) => ({ x: new Float32Array(B * 3 * r * r), shape: [B, 3, r, r], labels: new Int32Array(B) }));
+    // Clip datasets: T frames stacked along the height, so a batch is [B, 3, T*r, r] = NCTHW memory.
+    const T = this.dataset.frames ?? 1;
+    const batches: Batch[] = this.resolutions.map((r) => ({ x: new Float32Array(B * 3 * T * r * r), shape: [B, 3, T * r, r], labels: new Int32Array(B) }));
     for (let b = 0; b < B; b++) {
       const idx = indices[b]!;
       for (let slot = 0; slot < this.resolutions.length; slot++) {
         const r = this.resolutions[slot]!;
         const s = await this.dataset.get(idx, r, this.sampleRng(epoch, idx, slot));
         const im = s.image;
-        if (im.channels !== 3 || im.height !== r || im.width !== r) {
-          throw new RangeError(`Loader: dataset.get(${idx}, ${r}) returned ${im.channels}x${im.height}x${im.width}, expected 3x${r}x${r}`);
+        if (im.channels !== 3 || im.height !== T * r || im.width !== r) {
+          throw new RangeError(`Loader: dataset.get(${idx}, ${r}) returned ${im.channels}x${im.height}x${im.width}, expected 3x${T * r}x${r}${T > 1 ? ` (${T} frames stacked)` : ''}`);
         }
         const out = batches[slot]!;
-        out.x.set(im.data, b * 3 * r * r);
+        out.x.set(im.data, b * 3 * T * r * r);
         out.labels[b] = s.label;
       }
       // Let the consumer's pending work (e.g. an ONNX Runtime step) make progress.

@@ -102,7 +102,8 @@ function runMetadata(run: Record<string, unknown>): Record<string, string> {
 
 /** A `ckpt-<step>.safetensors`: the parameters (not the moments); the spec from its metadata or its run's last.json. */
 function fromTrainTensors(p: string, all: Map<string, NamedTensor>, metadata: Record<string, string>): ReadCheckpoint {
-  const tensors = new Map([...all].filter(([k]) => !k.startsWith('m.') && !k.startsWith('v.')));
+  // The AdamW moments and the EMA copy (`ema.<name>`, train --ema) are not the model's parameters.
+  const tensors = new Map([...all].filter(([k]) => !k.startsWith('m.') && !k.startsWith('v.') && !k.startsWith('ema.')));
   let spec = metadata['anyres.config'] !== undefined ? parseSpec(metadata['anyres.config'], p) : null;
   let run: Record<string, unknown> | null = null;
   let meta = metadata;

@@ -1,6 +1,7 @@
 /**
  * Training checkpoints: a safetensors file with the parameters (official names) and the AdamW
- * moments (`m.<name>`, `v.<name>`), plus a JSON file with everything else needed to resume
+ * moments (`m.<name>`, `v.<name>`), the EMA weights when the run keeps them (`ema.<name>`, with the EMA
+ * options in the JSON's `ema` field), plus a JSON file with everything else needed to resume
  * bit-for-bit: model family + config, optimizer and run options, step, epoch and position in the
  * epoch's data order, RNG states, best metric.
  *
@@ -29,6 +30,22 @@ export interface TrainState {
   step: number;
 }
 
+/** EMA options (timm `ModelEmaV3`), recorded with the `ema.<name>` weights; src/train/ema.ts uses them. */
+export interface EmaOptions {
+  /** Target decay (timm `decay`, default 0.9998 as timm's `--model-ema-decay`). */
+  decay: number;
+  /** timm `use_warmup`: ramp the decay up from 0 (default false, as timm). */
+  warmup?: boolean;
+  /** timm `warmup_gamma` (default 1). */
+  warmupGamma?: number;
+  /** timm `warmup_power` (default 2/3). */
+  warmupPower?: number;
+  /** timm `min_decay` (default 0). */
+  minDecay?: number;
+  /** timm `update_after_step` (default 0). */
+  updateAfterStep?: number;
+}
+
 export const CHECKPOINT_FORMAT = 'anyres-train-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 export const LAST_JSON = 'last.json';
@@ -47,6 +64,8 @@ export interface CheckpointInfo {
   /** Named RNG states (Rng.state()). */
   rng: Record<string, number[]>;
   bestMetric?: { name: string; value: number; step: number };
+  /** The EMA's options (src/train/ema.ts) when the tensor file holds `ema.<name>` weights. */
+  ema?: EmaOptions;
   /** Tensor file (relative to the JSON) and its sha256. */
   tensors: string;
   sha256: string;
@@ -61,7 +80,13 @@ export class CheckpointError extends Error {
 }
 
 /** Saves state + info into `dir` (created if needed); returns the JSON path. */
-export function saveCheckpoint(dir: string, state: TrainState, info: Omit<CheckpointInfo, 'format' | 'version' | 'tensors' | 'sha256' | 'savedAt' | 'step'>): string {
+export function saveCheckpoint(
+  dir: string,
+  state: TrainState,
+  info: Omit<CheckpointInfo, 'format' | 'version' | 'tensors' | 'sha256' | 'savedAt' | 'step'>,
+  ema?: ReadonlyMap<string, Float32Array>,
+): string {
+  if (!!ema !== !!info.ema) throw new Error('saveCheckpoint: give the EMA weights together with info.ema (its options), or neither');
   fs.mkdirSync(dir, { recursive: true });
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
   // Real shapes and the model spec make the tensor file readable alone (src/io/checkpoint-spec.ts).
@@ -70,6 +95,7 @@ export function saveCheckpoint(dir: string, state: TrainState, info: Omit<Checkp
   for (const [k, v] of state.params) tensors.set(k, { shape: shape(k, v), data: v });
   for (const [k, v] of state.m) tensors.set(`m.${k}`, { shape: shape(k, v), data: v });
   for (const [k, v] of state.v) tensors.set(`v.${k}`, { shape: shape(k, v), data: v });
+  for (const [k, v] of ema ?? []) tensors.set(`ema.${k}`, { shape: shape(k, v), data: v });
   const bytes = serializeSafetensors(tensors, { format: CHECKPOINT_FORMAT, step: String(state.step), ...checkpointMetadataOf(info.model, info.run) });
   const name = `ckpt-${state.step}.safetensors`;
   writeFileAtomic(path.join(dir, name), bytes);
@@ -99,7 +125,7 @@ export function checkpointJsonPath(p: string): string {
  * Loads and verifies a checkpoint (format, sha256 of the tensor file, every parameter with its
  * two moments). Throws a CheckpointError that says what is wrong.
  */
-export function loadCheckpoint(p: string): { info: CheckpointInfo; state: TrainState } {
+export function loadCheckpoint(p: string): { info: CheckpointInfo; state: TrainState; ema?: Map<string, Float32Array> } {
   const jsonPath = checkpointJsonPath(p);
   if (!fs.existsSync(jsonPath)) throw new CheckpointError(jsonPath, 'does not exist (expected a run directory with last.json, or the JSON file itself)');
   let info: CheckpointInfo;
@@ -122,13 +148,16 @@ export function loadCheckpoint(p: string): { info: CheckpointInfo; state: TrainS
   }
   const tensors = readSafetensors(bytes, tPath).tensors;
   const state: TrainState = { params: new Map(), m: new Map(), v: new Map(), step: info.step };
+  const ema = new Map<string, Float32Array>();
   for (const [k, t] of tensors) {
-    if (k.startsWith('m.')) state.m.set(k.slice(2), t.data);
+    if (k.startsWith('ema.')) ema.set(k.slice(4), t.data);
+    else if (k.startsWith('m.')) state.m.set(k.slice(2), t.data);
     else if (k.startsWith('v.')) state.v.set(k.slice(2), t.data);
     else state.params.set(k, t.data);
   }
   for (const k of state.params.keys()) {
     if (!state.m.has(k) || !state.v.has(k)) throw new CheckpointError(tPath, `parameter '${k}' has no optimizer moments m.${k} / v.${k}`);
+    if (info.ema && !ema.has(k)) throw new CheckpointError(tPath, `the JSON records an EMA but parameter '${k}' has no ema.${k}`);
   }
-  return { info, state };
+  return info.ema ? { info, state, ema } : { info, state };
 }

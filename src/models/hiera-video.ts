@@ -12,17 +12,26 @@
  *   and the remaining coarse row is t*(h/8) + row/8. Windows, pooling and Reroll follow. So the
  *   block stack is `hieraTrunk` on the stacked grid and stage outputs reshape to [B, T', h_s, w_s, C].
  *
- * Position embedding (sep_pos_embed): `pos[t, y, x] = pos_embed_spatial[y*w + x] + pos_embed_temporal[t]`
- * (hiera.py `get_pos_embed`). The official code never resizes them; at another size we resample the
- * spatial part bicubic (as the image 'absolute' baseline) and the temporal part linearly
- * (F.interpolate 'linear', align_corners=False), and say so here.
+ * Position embedding (sep_pos_embed): `pos[t, y, x] = spatial[y, x] + pos_embed_temporal[t]`
+ * (hiera.py `get_pos_embed`). The official code never resizes them; at another clip size the
+ * temporal part is interpolated linearly (F.interpolate 'linear', align_corners=False) and the
+ * spatial part
+ * - `posEmbed: 'absolute'` (official `pos_embed_spatial [1, h0*w0, C]`): resampled bicubic, the
+ *   image 'absolute' baseline;
+ * - `posEmbed: 'abswin'`: absolute win, which Bolya et al. 2024 also apply to video Hiera
+ *   (Kinetics-400): a window embedding of one mask unit (`pos_embed_window [1, C, 8, 8]`) tiled over
+ *   each frame plus a global one (`pos_embed [1, C, gh, gw]`) interpolated to it, the image abs-win
+ *   rule (`posEmbedGrid`, hiera.ts); the temporal part stays separate and linear.
+ *
+ * Input: clips `[B, 3, T, H, W]` (NCTHW), any T >= 1 and any H, W the image model takes; T input
+ * frames give `floor((T + 2*padT - kT) / sT) + 1` token frames.
  */
 import { type Tensor, add, concat, conv2d, padAxis, reshape, slice, transpose } from '../graph/index.ts';
 import { type ParamInfo, type Params, collectParams, truncNormal } from '../nn/params.ts';
 import { resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOutput, type Model } from './types.ts';
 import { type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, patchGrid } from './hiera-config.ts';
-import { type HieraForwardOptions, createHiera, hieraHead, hieraTrunk } from './hiera.ts';
+import { type HieraForwardOptions, createHiera, hieraHead, hieraTrunk, posEmbedGrid } from './hiera.ts';
 
 export interface HieraVideoConfig extends HieraConfig {
   /** Frames the temporal embedding is stored for (official input_size[0]). */
@@ -33,16 +42,29 @@ export interface HieraVideoConfig extends HieraConfig {
   patchPaddingT: number;
 }
 
+/** The temporal settings of every official video model (hiera.py `hiera_base_16x224`). */
+const video16 = { numClasses: 400, inputFrames: 16, patchKernelT: 3, patchStrideT: 2, patchPaddingT: 1 };
+
 /**
- * `hiera-base-16x224`: facebookresearch/hiera `hiera_base_16x224` (16 frames at 224, Kinetics-400
- * head). The spatial fields of the config are the image fields; time is never pooled.
+ * facebookresearch/hiera `hiera.py` video models: `hiera_{base,base_plus,large,huge}_16x224`
+ * (16 frames at 224 px, Kinetics-400 head; q_stride (1,2,2), mask unit (1,8,8), patch kernel
+ * (3,7,7) / stride (2,4,4) / padding (1,3,3), sep_pos_embed). Their spatial fields are the image
+ * models' (`hiera_base_16x224` builds `Hiera(...)` with the image defaults; the others override
+ * embed_dim, num_heads, stages like their image counterparts). Time is never pooled.
+ * `hiera-video-mini` (+ `-abswin`) are ours: 8 frames at 32 px, 4 motion classes, for CPU runs.
  */
 export const hieraVideoPresets: Record<string, HieraVideoConfig> = {
-  'hiera-base-16x224': { ...hieraPresets['hiera-base']!, numClasses: 400, inputFrames: 16, patchKernelT: 3, patchStrideT: 2, patchPaddingT: 1 },
+  'hiera-base-16x224': { ...hieraPresets['hiera-base']!, ...video16 },
+  'hiera-base-plus-16x224': { ...hieraPresets['hiera-base-plus']!, ...video16 },
+  'hiera-large-16x224': { ...hieraPresets['hiera-large']!, ...video16 },
+  'hiera-huge-16x224': { ...hieraPresets['hiera-huge']!, ...video16 },
+  'hiera-video-mini': { ...hieraPresets['hiera-mini']!, ...video16, numClasses: 4, inputFrames: 8, inputSize: [32, 32] },
+  'hiera-video-mini-abswin': { ...hieraPresets['hiera-mini-abswin']!, ...video16, numClasses: 4, inputFrames: 8, inputSize: [32, 32] },
 };
 
 export interface HieraVideoModel extends Model<HieraVideoConfig> {
   readonly family: 'hiera-video';
+  readonly inputKind: 'clip';
   readonly plan: HieraPlan;
   /** Token frames T' for T input frames (Conv3d arithmetic). */
   tokenFrames(T: number): number;
@@ -61,7 +83,8 @@ export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides
     baseCfg = found;
   } else baseCfg = cfgOrName;
   const cfg: HieraVideoConfig = structuredClone({ ...baseCfg, ...overrides });
-  if (cfg.posEmbed !== 'absolute') throw new Error(`createHieraVideo: only the separable absolute embedding (sep_pos_embed) is implemented, got '${cfg.posEmbed}'`);
+  if (cfg.posEmbed !== 'absolute' && cfg.posEmbed !== 'abswin') throw new Error(`createHieraVideo: posEmbed must be 'absolute' (official sep_pos_embed) or 'abswin', got '${String(cfg.posEmbed)}'`);
+  if (!Number.isInteger(cfg.inputFrames) || cfg.inputFrames < 1) throw new Error(`createHieraVideo: inputFrames must be a positive integer, got ${cfg.inputFrames}`);
   const image = createHiera(cfg); // validates the spatial layout and gives the size check
   const plan: HieraPlan = hieraPlan(cfg);
   const tokenFrames = (T: number): number => Math.floor((T + 2 * cfg.patchPaddingT - cfg.patchKernelT) / cfg.patchStrideT) + 1;
@@ -88,12 +111,17 @@ export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides
     const feat = conv2d(stacked, w2, b3, { stride: cfg.patchStride, padding: cfg.patchPadding }); // [B*T', C, h, w]
     const tokens = transpose(reshape(feat, [B, Tp, C, h * w]), [0, 2, 1, 3]); // [B, C, T', h*w]
 
-    // sep_pos_embed: spatial [1, h0*w0, C] + temporal [1, T0', C], resampled when the clip differs.
-    const [h0, w0] = patchGrid(cfg, cfg.inputSize[0], cfg.inputSize[1]);
+    // sep_pos_embed: spatial (stored [1, h0*w0, C], or abs-win window + global) + temporal [1, T0', C].
     const T0 = tokenFrames(cfg.inputFrames);
-    const sp = p.param('pos_embed_spatial', [1, h0 * w0, C], truncNormal(0.02), { decay: false });
+    let spatialGrid: Tensor; // [1, C, h, w]
+    if (cfg.posEmbed === 'abswin') spatialGrid = posEmbedGrid(p, cfg, h, w);
+    else {
+      const [h0, w0] = patchGrid(cfg, cfg.inputSize[0], cfg.inputSize[1]);
+      const sp = p.param('pos_embed_spatial', [1, h0 * w0, C], truncNormal(0.02), { decay: false });
+      spatialGrid = resampleGrid(tokensToGrid(sp, h0, w0), h, w, cfg.absResample);
+    }
     const tp = p.param('pos_embed_temporal', [1, T0, C], truncNormal(0.02), { decay: false });
-    const spatial = reshape(resampleGrid(tokensToGrid(sp, h0, w0), h, w, 'bicubic'), [1, C, 1, h * w]);
+    const spatial = reshape(spatialGrid, [1, C, 1, h * w]);
     const temporal = reshape(resampleGrid(tokensToGrid(tp, 1, T0), 1, Tp, 'bilinear'), [1, C, Tp, 1]);
     const pos = add(spatial, temporal); // [1, C, T', h*w]
     const withPos = reshape(add(tokens, pos), [B, C, Tp * h * w]);
@@ -111,6 +139,7 @@ export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides
   let infos: Map<string, ParamInfo> | undefined;
   return {
     family: 'hiera-video',
+    inputKind: 'clip',
     config: cfg,
     plan,
     defaultRes: [cfg.inputSize[0], cfg.inputSize[1]],

@@ -147,7 +147,11 @@ function multiScaleAttention(p: Params, x: Tensor, b: HieraDetBlockSpec): Tensor
 }
 
 /** sam2 `MultiScaleBlock.forward` on NHWC `x [B, H, W, dim]`. */
-export function hieradetBlock(p: Params, x: Tensor, b: HieraDetBlockSpec, eps: number, mlpRatio: number, dropMask?: Tensor, keep = 1): Tensor {
+export function hieradetBlock(
+  p: Params, x: Tensor, b: HieraDetBlockSpec, eps: number, mlpRatio: number,
+  dropMask?: Tensor | [Tensor | undefined, Tensor | undefined], keep = 1,
+): Tensor {
+  const [dropAttn, dropMlp] = Array.isArray(dropMask) ? dropMask : [dropMask, dropMask];
   let shortcut = x;
   const xn = layerNorm(p, 'norm1', x, eps);
   if (b.dim !== b.dimOut) {
@@ -164,11 +168,11 @@ export function hieradetBlock(p: Params, x: Tensor, b: HieraDetBlockSpec, eps: n
   } else {
     y = multiScaleAttention(p.scope('attn.'), xn, b);
   }
-  let out = add(shortcut, dropPath(y, dropMask, keep));
+  let out = add(shortcut, dropPath(y, dropAttn, keep));
   const hidden = Math.trunc(b.dimOut * mlpRatio);
   // sam2 MLP(num_layers=2): layers.0 -> GELU -> layers.1
   const m = linear(p, 'mlp.layers.1', gelu(linear(p, 'mlp.layers.0', layerNorm(p, 'norm2', out, eps), b.dimOut, hidden)), hidden, b.dimOut);
-  out = add(out, dropPath(m, dropMask, keep));
+  out = add(out, dropPath(m, dropMlp, keep));
   return out;
 }
 
@@ -252,10 +256,18 @@ export class HieraDet implements Model<HieraDetConfig> {
     const ends = this.stageEnds();
     const aux: Record<string, Tensor> = { pos_embed_hw: pos };
     const depth = this.blocks.length;
+    const masks = opts.train ? opts.dropPathMasks : undefined;
+    if (masks && masks.length && masks.length !== depth && masks.length !== 2 * depth) {
+      throw new Error(`hieradet.forward: dropPathMasks has ${masks.length} entries; give ${depth} (one per block) or ${2 * depth} (attention and MLP branch of each block)`);
+    }
+    // [B, 1, 1] masks (what the train step feeds) -> [B, 1, 1, 1] for the NHWC activations.
+    const nhwc = (m: Tensor | undefined): Tensor | undefined => (m && m.rank === 3 ? reshape(m, [m.shape[0]!, 1, 1, 1]) : m);
     for (const b of this.blocks) {
       const keep = 1 - (depth > 1 ? (cfg.dropPathRate * b.index) / (depth - 1) : 0);
-      const mask = opts.train ? opts.dropPathMasks?.[b.index] : undefined;
-      h = hieradetBlock(p.scope(`blocks.${b.index}.`), h, b, cfg.normEps, cfg.mlpRatio, mask, keep);
+      // sam2 MultiScaleBlock calls its DropPath twice (attention, MLP): independent draws when given per branch.
+      const pair: [Tensor | undefined, Tensor | undefined] = !masks?.length ? [undefined, undefined]
+        : masks.length === depth ? [nhwc(masks[b.index]), nhwc(masks[b.index])] : [nhwc(masks[2 * b.index]), nhwc(masks[2 * b.index + 1])];
+      h = hieradetBlock(p.scope(`blocks.${b.index}.`), h, b, cfg.normEps, cfg.mlpRatio, pair, keep);
       const k = ends.indexOf(b.index);
       if (k >= 0) aux[`features.${k}`] = transpose(h, [0, 3, 1, 2]);
     }

@@ -19,10 +19,11 @@ import { type VitConfig, createVit, vitPresets } from './vit.ts';
 import { type HieraConfig, createHiera, hieraPresets, hieraSizeStep } from './hiera.ts';
 import { type VitDetConfig, createVitDet, vitdetPresets } from './vitdet.ts';
 import { type HieraDetConfig, HieraDet, createHieraDet, hieradetPresets } from './hieradet.ts';
+import { type HieraVideoConfig, createHieraVideo, hieraVideoPresets } from './hiera-video.ts';
 import { type ModelSpecInput, normalizeOverrides, parseModelArg, specFromJson } from './spec.ts';
 
-export type ModelFamily = 'vit' | 'resformer' | 'hiera' | 'vitdet' | 'hieradet';
-export type AnyModelConfig = VitConfig | HieraConfig | VitDetConfig | HieraDetConfig;
+export type ModelFamily = 'vit' | 'resformer' | 'hiera' | 'hiera-video' | 'vitdet' | 'hieradet';
+export type AnyModelConfig = VitConfig | HieraConfig | HieraVideoConfig | VitDetConfig | HieraDetConfig;
 
 /** A model as a checkpoint records it. */
 export interface ModelSpec {
@@ -63,6 +64,18 @@ const hieraTable: FamilyTable<HieraConfig> = {
   },
 };
 
+const hieraVideoTable: FamilyTable<HieraVideoConfig> = {
+  families: ['hiera-video'],
+  presets: hieraVideoPresets,
+  create: (c) => createHieraVideo(c),
+  classifier: true,
+  withClasses: (c, n) => ({ ...c, numClasses: n }),
+  sizeRule: (c) => {
+    const [sh, sw] = hieraSizeStep(c);
+    return `clips of any frame count; H multiple of ${sh}, W multiple of ${sw}`;
+  },
+};
+
 const vitdetTable: FamilyTable<VitDetConfig> = {
   families: ['vitdet'],
   presets: vitdetPresets,
@@ -82,8 +95,8 @@ const hieradetTable: FamilyTable<HieraDetConfig> = {
 };
 
 // The tables are heterogeneous; each entry is used only with configs of its own table.
-type AnyTable = FamilyTable<VitConfig> | FamilyTable<HieraConfig> | FamilyTable<VitDetConfig> | FamilyTable<HieraDetConfig>;
-const TABLES: readonly AnyTable[] = [vitTable, hieraTable, vitdetTable, hieradetTable];
+type AnyTable = FamilyTable<VitConfig> | FamilyTable<HieraConfig> | FamilyTable<HieraVideoConfig> | FamilyTable<VitDetConfig> | FamilyTable<HieraDetConfig>;
+const TABLES: readonly AnyTable[] = [vitTable, hieraTable, hieraVideoTable, vitdetTable, hieradetTable];
 
 /** Every family the registry knows. */
 export const MODEL_FAMILIES: readonly ModelFamily[] = TABLES.flatMap((t) => t.families);
@@ -98,7 +111,7 @@ function tableOfFamily(family: string): AnyTable {
   return t;
 }
 
-/** Every preset name, family by family (ViT/ResFormer, Hiera, ViTDet, HieraDet), in table order. */
+/** Every preset name, family by family (ViT/ResFormer, Hiera, video Hiera, ViTDet, HieraDet), in table order. */
 export function presetNames(): string[] {
   return TABLES.flatMap((t) => Object.keys(t.presets));
 }

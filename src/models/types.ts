@@ -28,6 +28,8 @@ export interface Model<C = unknown> {
   /** Family name ('vit', 'resformer', 'hiera', 'vitdet', 'hieradet'). */
   readonly family: string;
   readonly config: C;
+  /** What `forward` takes: images `[B, 3, H, W]` (default) or clips `[B, 3, T, H, W]` (video models). */
+  readonly inputKind?: 'image' | 'clip';
   /** The input size the preset was built for (position embeddings are stored at this grid). */
   readonly defaultRes: [number, number];
   /** Traces the forward pass for images x [B, 3, H, W]. */

@@ -5,16 +5,20 @@
 import type { Model } from '../models/types.ts';
 import { type VitConfig, createVit, vitPresets } from '../models/vit.ts';
 import { type HieraConfig, createHiera, hieraPresets } from '../models/hiera.ts';
+import { type HieraVideoConfig, createHieraVideo, hieraVideoPresets } from '../models/hiera-video.ts';
 
-export type TrainFamily = 'vit' | 'resformer' | 'hiera';
+export type TrainFamily = 'vit' | 'resformer' | 'hiera' | 'hiera-video';
 
 /** Every trainable preset name. */
 export function trainPresetNames(): string[] {
-  return [...Object.keys(vitPresets), ...Object.keys(hieraPresets)];
+  return [...Object.keys(vitPresets), ...Object.keys(hieraPresets), ...Object.keys(hieraVideoPresets)];
 }
 
 /** A model from a preset with overrides (numClasses, image size, drop path...). */
-export function modelFromPreset(name: string, overrides: { numClasses?: number; res?: number; dropPathRate?: number; posEmbed?: string } = {}): Model {
+export function modelFromPreset(name: string, overrides: { numClasses?: number; res?: number; dropPathRate?: number; posEmbed?: string; frames?: number } = {}): Model {
+  if (overrides.frames !== undefined && overrides.frames !== 1 && !hieraVideoPresets[name]) {
+    throw new Error(`model '${name}' takes images but the data has clips of ${overrides.frames} frames; use a video preset (${Object.keys(hieraVideoPresets).join(', ')})`);
+  }
   if (vitPresets[name]) {
     const o: Partial<VitConfig> = {};
     if (overrides.posEmbed !== undefined) {
@@ -37,30 +41,23 @@ export function modelFromPreset(name: string, overrides: { numClasses?: number; 
     }
     if (overrides.numClasses !== undefined) o.numClasses = overrides.numClasses;
     if (overrides.res !== undefined) o.inputSize = [overrides.res, overrides.res];
-    if (overrides.dropPathRate) throw new Error(`model '${name}': drop path is not supported for Hiera here; use --drop-path 0`);
+    // hiera.py: drop_path_rate, linear over the blocks (the same rule as the trainer's masks).
+    if (overrides.dropPathRate !== undefined) o.dropPathRate = overrides.dropPathRate;
     return createHiera(name, o);
   }
-  throw new Error(`unknown model preset '${name}'; valid presets: ${trainPresetNames().join(', ')}`);
-}
-
-/** Rebuilds a model from the family and config a checkpoint stored. */
-export function modelFromSpec(family: string, config: unknown): Model {
-  if (typeof config !== 'object' || config === null) throw new Error(`checkpoint model config must be an object, got ${JSON.stringify(config)}`);
-  switch (family) {
-    case 'vit':
-    case 'resformer':
-      return createVit(config as VitConfig);
-    case 'hiera':
-      return createHiera(config as HieraConfig);
-    default:
-      throw new Error(`checkpoint model family '${family}' cannot be trained here (supported: vit, resformer, hiera)`);
+  if (hieraVideoPresets[name]) {
+    const o: Partial<HieraVideoConfig> = {};
+    if (overrides.posEmbed !== undefined) {
+      const valid = ['absolute', 'abswin'];
+      if (!valid.includes(overrides.posEmbed)) throw new Error(`model '${name}': --posembed '${overrides.posEmbed}' is not one of ${valid.join(', ')} for video Hiera presets`);
+      o.posEmbed = overrides.posEmbed as HieraVideoConfig['posEmbed'];
+    }
+    if (overrides.numClasses !== undefined) o.numClasses = overrides.numClasses;
+    if (overrides.res !== undefined) o.inputSize = [overrides.res, overrides.res];
+    // The temporal embedding is stored for the clips it is trained on.
+    if (overrides.frames !== undefined) o.inputFrames = overrides.frames;
+    if (overrides.dropPathRate !== undefined) o.dropPathRate = overrides.dropPathRate;
+    return createHieraVideo(name, o);
   }
-}
-
-/** The same model config built for another input resolution (where learned embeddings are stored). */
-export function withResolution(family: string, config: unknown, res: number): Model {
-  const c = config as Record<string, unknown>;
-  if (family === 'vit' || family === 'resformer') return createVit({ ...(c as unknown as VitConfig), imgSize: [res, res] });
-  if (family === 'hiera') return createHiera({ ...(c as unknown as HieraConfig), inputSize: [res, res] });
-  throw new Error(`withResolution: family '${family}' is not supported (vit, resformer, hiera)`);
+  throw new Error(`unknown model preset '${name}'; valid presets: ${trainPresetNames().join(', ')}`);
 }

@@ -40,6 +40,8 @@ export interface TrainStepOptions {
   lrScales?: ReadonlyMap<string, number>;
   /** Also return the logits of every resolution. */
   returnLogits?: boolean;
+  /** Clip models (`inputKind: 'clip'`): frames per clip; the images then hold T frames stacked along the height. */
+  frames?: number;
 }
 
 export interface StepBatch {
@@ -91,6 +93,25 @@ export function dropPathRates(maxRate: number, depth: number): number[] {
   return Array.from({ length: depth }, (_, i) => (depth > 1 ? (maxRate * i) / (depth - 1) : maxRate));
 }
 
+/**
+ * Drop-path keep masks of one forward pass, drawn from the seeded generator: for each block with
+ * rate > 0 and each of its two branches (attention, MLP: timm/sam2 draw them independently), one
+ * Bernoulli(1 − rate) per sample, block-major then branch. Blocks with rate 0 get `undefined`
+ * (no draw). Index 2·block + branch, the per-branch layout every model's forward takes.
+ */
+export function drawDropPathMasks(rng: Rng, rates: readonly number[], batch: number): (Float32Array | undefined)[] {
+  const out: (Float32Array | undefined)[] = [];
+  for (const rate of rates) {
+    for (let br = 0; br < 2; br++) {
+      if (rate <= 0) { out.push(undefined); continue; }
+      const mask = new Float32Array(batch);
+      for (let b = 0; b < batch; b++) mask[b] = rng.next() < 1 - rate ? 1 : 0;
+      out.push(mask);
+    }
+  }
+  return out;
+}
+
 /** Resolutions of the options as [H, W] pairs, descending, each checked against the model. */
 export function stepResolutions(model: Model, opts: Pick<TrainStepOptions, 'res' | 'resolutions'>): [number, number][] {
   let rs: [number, number][];
@@ -104,6 +125,22 @@ export function stepResolutions(model: Model, opts: Pick<TrainStepOptions, 'res'
   }
   for (const [H, W] of rs) model.checkInputSize(H, W);
   return rs;
+}
+
+/**
+ * The forward input shape of a batch at H x W: images [B, 3, H, W], or for clip models
+ * [B, 3, T, H, W] (the loader's [B, 3, T*H, W] tall batch is the same memory). Throws when the
+ * frame count does not fit the model kind.
+ */
+export function inputShapeOf(model: Model, B: number, H: number, W: number, frames: number | undefined, where: string): number[] {
+  if (model.inputKind === 'clip') {
+    if (frames === undefined || !Number.isInteger(frames) || frames < 1) {
+      throw new Error(`${where}: ${model.family} takes clips [B, 3, T, H, W]; give the frames per clip (clip data such as --data synthetic-clips:8), got ${frames}`);
+    }
+    return [B, 3, frames, H, W];
+  }
+  if (frames !== undefined && frames !== 1) throw new Error(`${where}: ${model.family} takes images; the data has ${frames} frames per example (use a video model, e.g. hiera-video-mini)`);
+  return [B, 3, H, W];
 }
 
 /** Host tensor of one float. */
@@ -136,6 +173,8 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
     throw new Error(`compileTrainStep: dropPath ${opts.dropPath} but the model was built with dropPathRate ${modelRate}; create the model with dropPathRate: ${opts.dropPath}`);
   }
   const key = `train-step-${++stepCounter}`;
+  const xShape = (H: number, W: number): number[] => inputShapeOf(model, B, H, W, opts.frames, 'compileTrainStep');
+  for (const [H, W] of resolutions) xShape(H, W);
 
   const numClasses = headClasses(infos);
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => {
@@ -193,7 +232,7 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
   const compile = (K: number): Promise<Compiled> => {
     if (!compiled) {
       const specs: Record<string, { shape: readonly number[] }> = {};
-      resolutions.forEach(([H, W], ri) => (specs[`x.${ri}`] = { shape: [B, 3, H, W] }));
+      resolutions.forEach(([H, W], ri) => (specs[`x.${ri}`] = { shape: xShape(H, W) }));
       specs['target'] = { shape: [B, K] };
       specs['lr'] = { shape: [] };
       specs['t'] = { shape: [] };
@@ -230,20 +269,16 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
       const feeds: Record<string, HostTensor> = { target: host(targets, [B, K]), lr: scalar(batch.lr), t: scalar(state.step + 1) };
       resolutions.forEach(([H, W], ri) => {
         const x = batch.x[ri]!;
-        if (x.length !== B * 3 * H * W) throw new Error(`TrainStep.run: images at slot ${ri} have ${x.length} values, expected [${B},3,${H},${W}]`);
-        feeds[`x.${ri}`] = host(x, [B, 3, H, W]);
+        const shape = xShape(H, W);
+        if (x.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`TrainStep.run: inputs at slot ${ri} have ${x.length} values, expected [${shape}]`);
+        feeds[`x.${ri}`] = host(x, shape);
       });
       if (dropRates.some((r) => r > 0)) {
         if (!batch.rng) throw new Error('TrainStep.run: drop path is on; pass the seeded rng that draws the masks');
         // Masks are drawn resolution-major, then block, then branch, one Bernoulli(keep) per sample.
         resolutions.forEach((_, ri) =>
-          dropRates.forEach((rate, bi) => {
-            if (rate <= 0) return;
-            for (const br of [0, 1]) {
-              const mask = new Float32Array(B);
-              for (let b = 0; b < B; b++) mask[b] = batch.rng!.next() < 1 - rate ? 1 : 0;
-              feeds[`dp.${ri}.${bi}.${br}`] = host(mask, [B, 1, 1]);
-            }
+          drawDropPathMasks(batch.rng!, dropRates, B).forEach((mask, i) => {
+            if (mask) feeds[`dp.${ri}.${i >> 1}.${i & 1}`] = host(mask, [B, 1, 1]);
           }),
         );
       }
@@ -282,11 +317,12 @@ export function headClasses(infos: ReadonlyMap<string, ParamInfo>): number {
  * Forward-only evaluation with parameters as inputs (so the same session serves every
  * checkpoint): returns logits [B*K] for images at one resolution.
  */
-export function compileEval(rt: Runtime, model: Model, opts: { batch: number; res: number | [number, number] }): {
+export function compileEval(rt: Runtime, model: Model, opts: { batch: number; res: number | [number, number]; frames?: number }): {
   run(params: ReadonlyMap<string, Float32Array>, x: Float32Array): Promise<Float32Array>;
 } {
   const [H, W] = typeof opts.res === 'number' ? [opts.res, opts.res] : opts.res;
   model.checkInputSize(H, W);
+  const per = inputShapeOf(model, 1, H, W, opts.frames, 'eval').reduce((a, b) => a * b, 1); // values per example
   const infos = model.paramInfos();
   const key = `eval-${++stepCounter}`;
   const build = (inputs: Readonly<Record<string, Tensor>>, graph: Graph): Record<string, Tensor> => ({
@@ -294,9 +330,9 @@ export function compileEval(rt: Runtime, model: Model, opts: { batch: number; re
   });
   return {
     async run(params, x) {
-      const B = x.length / (3 * H * W);
-      if (!Number.isInteger(B) || B < 1) throw new Error(`eval: ${x.length} values are not a whole batch of 3x${H}x${W} images`);
-      const feeds: Record<string, HostTensor> = { x: host(x, [B, 3, H, W]) };
+      const B = x.length / per;
+      if (!Number.isInteger(B) || B < 1) throw new Error(`eval: ${x.length} values are not a whole batch of [${inputShapeOf(model, 1, H, W, opts.frames, 'eval').slice(1)}] inputs`);
+      const feeds: Record<string, HostTensor> = { x: host(x, inputShapeOf(model, B, H, W, opts.frames, 'eval')) };
       for (const [n, info] of infos) {
         const a = params.get(n);
         if (!a) throw new Error(`eval: parameter '${n}' missing`);

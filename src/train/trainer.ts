@@ -1,7 +1,9 @@
 /**
  * The training loop: epochs over a seeded Loader, one compiled step per batch (forward + loss +
  * backward + AdamW, src/train/step.ts), warmup + cosine lr per step, optional mixup/cutmix and
- * drop path, periodic validation at one or several resolutions, JSON-lines log, checkpoints.
+ * drop path, an optional EMA of the weights (timm ModelEmaV3, src/train/ema.ts: updated after every
+ * step, validated beside the raw weights, saved and restored with the checkpoint), periodic
+ * validation at one or several resolutions, JSON-lines log, checkpoints.
  *
  * Determinism: batches are pure functions of (seed, epoch, step) (src/data/loader.ts); the random
  * draws of the step (drop-path masks, mixup λ and boxes) come from one `Rng` whose state is saved
@@ -27,6 +29,7 @@ import { cosineLr } from './schedule.ts';
 import { layerDecayScales } from './schedule.ts';
 import { type MixupOptions, mixBatch } from './mixup.ts';
 import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
+import { type EmaOptions, WeightEma } from './ema.ts';
 
 export interface TrainOptions {
   epochs: number;
@@ -60,6 +63,8 @@ export interface TrainOptions {
   maxSteps?: number;
   /** Log a JSON line every N steps (default 10). */
   logEverySteps?: number;
+  /** Keep an EMA of the weights (timm ModelEmaV3 semantics); validated beside the raw weights. */
+  ema?: EmaOptions;
 }
 
 export interface TrainContext {
@@ -94,6 +99,10 @@ export interface TrainSummary {
   interrupted: boolean;
   lastLoss: number;
   val: ValResult[];
+  /** The EMA weights' validation at the same resolutions (when `ema` is on). */
+  valEma?: ValResult[];
+  /** The EMA weights at the end (when `ema` is on). */
+  ema?: Map<string, Float32Array>;
   best?: { name: string; value: number; step: number };
   checkpoint: string;
 }
@@ -113,12 +122,13 @@ function checkOptions(o: TrainOptions): void {
   posInt('batch', o.batch);
   if (!o.resolutions.length) throw new RangeError('train: give at least one resolution');
   if (!(o.lr > 0) || !Number.isFinite(o.lr)) throw new RangeError(`train: lr must be a finite number > 0, got ${o.lr}`);
+  if (o.ema && !(o.ema.decay >= 0 && o.ema.decay < 1)) throw new RangeError(`train: ema decay must be in [0, 1), got ${o.ema.decay} (e.g. 0.999)`);
 }
 
 /** Top-1 accuracy and mean CE of `params` on `ds` at one resolution (images normalised as in training). */
 export async function evaluate(rt: Runtime, model: Model, params: ReadonlyMap<string, Float32Array>, ds: Dataset, res: number, batch: number, seed = 0): Promise<ValResult> {
   const loader = new Loader(new TransformedDataset(ds, normalize()), { batchSize: batch, resolutions: [res], seed, shuffle: false });
-  const ev = compileEval(rt, model, { batch, res });
+  const ev = compileEval(rt, model, { batch, res, ...(ds.frames !== undefined ? { frames: ds.frames } : {}) });
   let correct = 0;
   let count = 0;
   let lossSum = 0;
@@ -152,7 +162,14 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
 
   const resolutions = [...o.resolutions].sort((a, b) => b - a);
   for (const r of resolutions) model.checkInputSize(r, r);
-  const trainTf = o.hflip === false ? normalize() : compose(horizontalFlip(0.5), normalize());
+  // Data whose class changes when mirrored (motion directions) is never flipped.
+  const hflip = o.hflip ?? ctx.train.mirrorInvariant !== false;
+  if (hflip && ctx.train.mirrorInvariant === false) throw new TrainError('train: hflip is on but mirroring changes the class of this data (e.g. motion directions); set hflip: false');
+  const trainTf = hflip ? compose(horizontalFlip(0.5), normalize()) : normalize();
+  const frames = ctx.train.frames;
+  if (frames !== undefined && frames > 1 && o.mixup && ((o.mixup.cutmixAlpha ?? 0) > 0 || (o.mixup.mixupAlpha ?? 0) > 0)) {
+    throw new TrainError(`train: mixup/cutmix are for images; the data has clips of ${frames} frames (turn --mixup and --cutmix off)`);
+  }
   const loader = new Loader(new TransformedDataset(ctx.train, trainTf), { batchSize: o.batch, resolutions, seed: o.seed, dropLast: true });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = o.epochs * stepsPerEpoch;
@@ -170,6 +187,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     dropPath: o.dropPath,
     optimizer: { betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, clipGradNorm: o.clipGradNorm },
     lrScales: o.layerDecay !== undefined ? layerDecayScales(infos.keys(), depth, o.layerDecay) : undefined,
+    ...(frames !== undefined ? { frames } : {}),
   });
   if (step.numClasses !== numClasses) throw new TrainError(`train: the model has ${step.numClasses} classes but the data has ${numClasses}; build the model with numClasses ${numClasses}`);
 
@@ -179,6 +197,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
   let epoch0 = 0;
   let stepInEpoch0 = 0;
   let best: CheckpointInfo['bestMetric'];
+  let ema: WeightEma | undefined;
   if (ctx.resume) {
     const ck = loadCheckpoint(ctx.out);
     if (ck.info.model.family !== ctx.modelSpec.family || JSON.stringify(ck.info.model.config) !== JSON.stringify(ctx.modelSpec.config)) {
@@ -186,6 +205,15 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     }
     checkStateMatches(ck.state, infos, `resume from ${ctx.out}`);
     state = ck.state;
+    if (o.ema) {
+      if (!ck.ema) throw new TrainError(`resume: the checkpoint in ${ctx.out} was saved without an EMA; resume without --ema, or start a new run with it`);
+      if (JSON.stringify(ck.info.ema) !== JSON.stringify(new WeightEma(new Map(), o.ema).options)) {
+        throw new TrainError(`resume: the checkpoint's EMA is ${JSON.stringify(ck.info.ema)}, the run asks for ${JSON.stringify(o.ema)}; resume with the same --ema options`);
+      }
+      ema = WeightEma.restore(ck.ema, state.params, o.ema, `resume from ${ctx.out}`);
+    } else if (ck.ema) {
+      throw new TrainError(`resume: the checkpoint in ${ctx.out} keeps an EMA (decay ${ck.info.ema?.decay}); pass the same --ema to continue it`);
+    }
     aug = Rng.fromState(ck.info.rng['aug'] ?? []);
     epoch0 = ck.info.epoch;
     stepInEpoch0 = ck.info.stepInEpoch;
@@ -195,6 +223,8 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     state = ctx.init ?? initState(infos, new Rng(hashSeed(o.seed, 'init')));
     checkStateMatches(state, infos, 'train: initial state');
     aug = new Rng(hashSeed(o.seed, 'train-step'));
+    // timm creates the EMA as a copy of the model before training (or of the fine-tuning start).
+    if (o.ema) ema = new WeightEma(state.params, o.ema);
     log({ type: 'start', model: ctx.modelSpec, options: runOptions, stepsPerEpoch, totalSteps });
   }
 
@@ -207,18 +237,33 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
       stepInEpoch,
       rng: { aug: aug.state() },
       bestMetric: best,
-    });
+      ...(ema ? { ema: ema.options } : {}),
+    }, ema?.weights);
   };
   const valRes = o.valResolutions ?? resolutions;
   let lastVal: ValResult[] = [];
+  let lastValEma: ValResult[] | undefined;
+  const meanAcc = (xs: ValResult[]): number => xs.reduce((s, v) => s + v.accuracy, 0) / xs.length;
   const validate = async (epoch: number): Promise<void> => {
     if (!ctx.val) return;
     lastVal = [];
     for (const r of valRes) lastVal.push(await evaluate(rt, model, state.params, ctx.val, r, o.batch));
-    const mean = lastVal.reduce((s, v) => s + v.accuracy, 0) / lastVal.length;
+    const mean = meanAcc(lastVal);
     if (!best || mean > best.value) best = { name: 'val_accuracy', value: mean, step: state.step };
-    log({ type: 'val', step: state.step, epoch, results: lastVal, mean_accuracy: mean });
+    const rec: Record<string, unknown> = { type: 'val', step: state.step, epoch, results: lastVal, mean_accuracy: mean };
+    if (ema) {
+      // The EMA weights through the same compiled evaluation (parameters are graph inputs).
+      lastValEma = [];
+      for (const r of valRes) lastValEma.push(await evaluate(rt, model, ema.weights, ctx.val, r, o.batch));
+      rec.ema_results = lastValEma;
+      rec.ema_mean_accuracy = meanAcc(lastValEma);
+    }
+    log(rec);
   };
+  const summary = (interrupted: boolean): TrainSummary => ({
+    state, steps: state.step, interrupted, lastLoss, val: lastVal, best, checkpoint,
+    ...(ema ? { ema: ema.weights, ...(lastValEma ? { valEma: lastValEma } : {}) } : {}),
+  });
 
   let lastLoss = NaN;
   const logEvery = o.logEverySteps ?? 10;
@@ -232,7 +277,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
         save(epoch, s);
         bar?.done();
         log({ type: 'interrupted', step: state.step, epoch, stepInEpoch: s });
-        return { state, steps: state.step, interrupted: true, lastLoss, val: lastVal, best, checkpoint };
+        return summary(true);
       }
       const t0 = performance.now();
       const lr = cosineLr(schedule, state.step);
@@ -254,6 +299,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
       }
       state = r.state;
       lastLoss = r.loss;
+      ema?.update(state.params, state.step);
       s++;
       const dt = (performance.now() - t0) / 1000;
       bar?.tick(1, { loss: r.loss, lr, img_s: imgsPerStep / dt });
@@ -266,7 +312,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
       }
       if (done) {
         bar?.done();
-        return { state, steps: state.step, interrupted: true, lastLoss, val: lastVal, best, checkpoint };
+        return summary(true);
       }
     }
     bar?.done();
@@ -274,5 +320,5 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     save(epoch + 1, 0);
   }
   log({ type: 'done', step: state.step, best });
-  return { state, steps: state.step, interrupted: false, lastLoss, val: lastVal, best, checkpoint };
+  return summary(false);
 }

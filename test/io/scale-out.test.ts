@@ -1,5 +1,5 @@
 /**
- * The scale-out road of docs/scale-out.md, command by command, at tiny size against real PyTorch:
+ * The scale-out road of README.md ("The scale-out road"), command by command, at tiny size against real PyTorch:
  * an official-layout Hiera checkpoint written by torch.save -> `anyres convert` to absolute win
  * (as a training run) -> `anyres finetune` at a new size -> `similarity` / `predict` on the run ->
  * `anyres convert --layout official` -> torch.load(weights_only=True) in PyTorch, one optimizer

@@ -89,8 +89,10 @@ for (const name of Object.keys(hieraVideoPresets)) {
   test(`${name} (video) forward + backward at 8x64x64 and 6x96x64 (depth reduced to stages (1,1,1,1), small clips)`, async () => {
     const m = createHieraVideo(name, { stages: [1, 1, 1, 1], numClasses: 7 });
     const infos = m.paramInfos();
-    assert.deepEqual(infos.get('patch_embed.proj.weight')!.shape, [96, 3, 3, 7, 7]);
-    assert.deepEqual(infos.get('pos_embed_temporal')!.shape, [1, 8, 96]);
+    const C = m.config.embedDim;
+    assert.deepEqual(infos.get('patch_embed.proj.weight')!.shape, [C, 3, 3, 7, 7]);
+    // 16 frames, temporal kernel 3 / stride 2 / padding 1 -> 8 token frames (hiera_base_16x224)
+    assert.deepEqual(infos.get('pos_embed_temporal')!.shape, [1, m.tokenFrames(m.config.inputFrames), C]);
     const w = quickWeights(infos, 17);
     const names = [...infos.keys()];
     for (const [T, H, W] of [[8, 64, 64], [6, 96, 64]] as const) {
@@ -106,7 +108,7 @@ for (const name of Object.keys(hieraVideoPresets)) {
         gs.forEach((t, j) => (r[`g:${names[j]}`] = t));
         return r;
       }, feeds);
-      assert.deepEqual(out.i0!.shape, [1, m.tokenFrames(T), H / 4, W / 4, 96]);
+      assert.deepEqual(out.i0!.shape, [1, m.tokenFrames(T), H / 4, W / 4, C]);
       for (const n of names) {
         const gd = out[`g:${n}`]!.data as Float32Array;
         assert.ok(gd.every(Number.isFinite) && gd.some((v) => v !== 0), `${T}x${H}x${W}: gradient of ${n}`);

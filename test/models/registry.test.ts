@@ -8,13 +8,14 @@ import { vitPresets } from '../../src/models/vit.ts';
 import { hieraPresets } from '../../src/models/hiera.ts';
 import { vitdetPresets } from '../../src/models/vitdet.ts';
 import { hieradetPresets } from '../../src/models/hieradet.ts';
+import { hieraVideoPresets } from '../../src/models/hiera-video.ts';
 import { modelsTable } from '../../src/cli/models.ts';
 
 const millions = (n: number): number => Math.round(n / 1e5) / 10;
 
 test('presetNames is the union of every family table, without duplicates', () => {
   const names = presetNames();
-  const union = [...Object.keys(vitPresets), ...Object.keys(hieraPresets), ...Object.keys(vitdetPresets), ...Object.keys(hieradetPresets)];
+  const union = [...Object.keys(vitPresets), ...Object.keys(hieraPresets), ...Object.keys(hieraVideoPresets), ...Object.keys(vitdetPresets), ...Object.keys(hieradetPresets)];
   assert.deepEqual(names, union);
   assert.equal(new Set(names).size, names.length);
 });
@@ -76,7 +77,7 @@ test('modelFromCheckpointConfig accepts the export and training layouts, and rej
   const b = modelFromCheckpointConfig({ model: { family: 'vit', config: m.config, preset: 'vit-mini-p4' }, step: 3 });
   assert.deepEqual(b.config, m.config);
   assert.throws(() => modelFromCheckpointConfig({ family: 'hiera', preset: 'vit-mini-p4' }), /preset 'vit-mini-p4' is a 'vit' model, the spec says family 'hiera'/);
-  assert.throws(() => modelFromCheckpointConfig({ family: 'convnext', config: {} }), /unknown model family 'convnext' \(known: vit, resformer, hiera, vitdet, hieradet\)/);
+  assert.throws(() => modelFromCheckpointConfig({ family: 'convnext', config: {} }), /unknown model family 'convnext' \(known: vit, resformer, hiera, hiera-video, vitdet, hieradet\)/);
   const { numHeads: _drop, ...partial } = m.config as unknown as Record<string, unknown>;
   assert.throws(() => modelFromCheckpointConfig({ family: 'vit', config: { ...partial, foo: 1 } }), /missing \[numHeads\]; unknown \[foo\]/);
   assert.throws(() => modelFromCheckpointConfig({ family: 'resformer', config: m.config }), /builds a 'vit' model but the spec says family 'resformer'/);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cosineLr, layerDecayScales, layerId } from '../../src/train/schedule.ts';
 import { cutmixBox, mixBatch, mixTargets, sampleBeta } from '../../src/train/mixup.ts';
-import { WeightEma } from '../../src/train/ema.ts';
+import { WeightEma, emaDecay } from '../../src/train/ema.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 test('warmup + cosine: linear ramp, peak at warmup end, half at the midpoint of the decay, min at the end', () => {
@@ -102,10 +102,17 @@ test('no mixing when prob is 0: images untouched, plain smoothed one-hot', () =>
   assert.ok(Math.abs(r.targets[1]! - 0.9) < 1e-6 && Math.abs(r.targets[0]! - 0.1) < 1e-6);
 });
 
-test('EMA: one update gives d*ema + (1-d)*p, warmup starts small', () => {
-  const e = new WeightEma(new Map([['w', Float32Array.of(1, 2)]]), 0.9);
-  e.update(new Map([['w', Float32Array.of(3, 4)]]));
-  assert.ok(Math.abs(e.weights.get('w')![0]! - 1.2) < 1e-6);
-  const w = new WeightEma(new Map([['w', Float32Array.of(0)]]), 0.999, true);
-  assert.ok(Math.abs(w.currentDecay() - 0.1) < 1e-12);
+test('EMA (timm ModelEmaV3 get_decay): the first update copies, then d*ema + (1-d)*p; warm-up 1 - (1+s)^(-2/3) capped at decay', () => {
+  const e = new WeightEma(new Map([['w', Float32Array.of(1, 2)]]), { decay: 0.9 });
+  assert.equal(e.update(new Map([['w', Float32Array.of(3, 4)]]), 1), 0); // step 1: s = 0 -> decay 0
+  assert.deepEqual([...e.weights.get('w')!], [3, 4]);
+  assert.equal(e.update(new Map([['w', Float32Array.of(13, 4)]]), 2), 0.9);
+  assert.ok(Math.abs(e.weights.get('w')![0]! - (0.9 * 3 + 0.1 * 13)) < 1e-6);
+  // warm-up values computed by hand from timm's formula (gamma 1, power 2/3)
+  assert.ok(Math.abs(emaDecay(2, { decay: 0.999, warmup: true }) - (1 - 2 ** (-2 / 3))) < 1e-15); // 0.370
+  assert.ok(Math.abs(emaDecay(10, { decay: 0.999, warmup: true }) - 0.7845565309968) < 1e-9);
+  assert.equal(emaDecay(100, { decay: 0.9, warmup: true }), 0.9); // 0.9536 capped at the target
+  assert.equal(emaDecay(5, { decay: 0.9, warmup: true, updateAfterStep: 4 }), 0);
+  assert.equal(emaDecay(3, { decay: 0.5, warmup: true, minDecay: 0.6 }), 0.6); // max(min(0.519, 0.5), 0.6)
+  assert.throws(() => new WeightEma(new Map(), { decay: 1 }), /decay must be in \[0, 1\), got 1/);
 });
