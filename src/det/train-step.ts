@@ -14,7 +14,7 @@ import { type Compiled, type Graph, type HostTensor, type Runtime, type Tensor, 
 import { Params, type ParamInfo } from '../nn/params.ts';
 import type { Rng } from '../util/rng.ts';
 import { type AdamWOptions, adamwStep } from '../train/adamw.ts';
-import { type TrainState, checkStateMatches } from '../train/state.ts';
+import { type TrainState, addStateFeeds, checkStateMatches, stateFromStepOutputs } from '../train/state.ts';
 import { layerDecayScales } from '../train/schedule.ts';
 import { blockCount } from '../train/step.ts';
 import type { Detector } from './detector.ts';
@@ -172,18 +172,9 @@ export function detTrainStep(rt: Runtime, det: Detector, opts: DetTrainStepOptio
           feeds[`dp.${i}`] = host(m, [B, 1, 1, 1]);
         });
       }
-      for (const [n, info] of infos) {
-        feeds[n] = host(state.params.get(n)!, info.shape);
-        feeds[`m.${n}`] = host(state.m.get(n)!, info.shape);
-        feeds[`v.${n}`] = host(state.v.get(n)!, info.shape);
-      }
+      addStateFeeds(feeds, state, infos);
       const out = await (await compile()).run(feeds);
-      const next: TrainState = { params: new Map(), m: new Map(), v: new Map(), step: state.step + 1 };
-      for (const n of names) {
-        next.params.set(n, out[`new.${n}`]!.data as Float32Array);
-        next.m.set(n, out[`new.m.${n}`]!.data as Float32Array);
-        next.v.set(n, out[`new.v.${n}`]!.data as Float32Array);
-      }
+      const next = stateFromStepOutputs(out, names, state.step + 1);
       const f = (k: string): number => (out[k]!.data as Float32Array)[0]!;
       const r: DetStepResult = { state: next, loss: f('loss'), lossCls: f('loss_cls'), lossBox: f('loss_box'), lossCtr: f('loss_ctr'), numPos: t.numPos };
       if (out['grad_norm']) r.gradNorm = f('grad_norm');

@@ -35,7 +35,7 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { Rng, hashSeed } from '../util/rng.ts';
 import { createHiera } from '../models/hiera.ts';
 import { type AdamWOptions, adamwStep } from './adamw.ts';
-import { type TrainState, checkStateMatches, initState, stateFromParams } from './state.ts';
+import { type TrainState, addStateFeeds, checkStateMatches, initState, stateFromParams, stateFromStepOutputs } from './state.ts';
 import { cosineLr } from './schedule.ts';
 import { loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
 
@@ -140,18 +140,9 @@ export function compileMaeStep(rt: Runtime, model: HieraMaeModel, opts: MaeStepO
         x: host(batch.x, [B, 3, H, W]), mask: m.mask, keep: m.keep, restore: m.restore,
         lr: host(Float32Array.of(batch.lr), []), t: host(Float32Array.of(state.step + 1), []),
       };
-      for (const [n, info] of infos) {
-        feeds[n] = host(state.params.get(n)!, info.shape);
-        feeds[`m.${n}`] = host(state.m.get(n)!, info.shape);
-        feeds[`v.${n}`] = host(state.v.get(n)!, info.shape);
-      }
+      addStateFeeds(feeds, state, infos);
       const out = await (await compile()).run(feeds);
-      const next: TrainState = { params: new Map(), m: new Map(), v: new Map(), step: state.step + 1 };
-      for (const n of names) {
-        next.params.set(n, out[`new.${n}`]!.data as Float32Array);
-        next.m.set(n, out[`new.m.${n}`]!.data as Float32Array);
-        next.v.set(n, out[`new.v.${n}`]!.data as Float32Array);
-      }
+      const next = stateFromStepOutputs(out, names, state.step + 1);
       return { state: next, loss: (out['loss']!.data as Float32Array)[0]! };
     },
   };

@@ -4,6 +4,7 @@
  */
 import { type ForkableRandom, type ParamInfo, initWeights } from '../nn/params.ts';
 import type { TrainState } from '../io/train-checkpoint.ts';
+import { type HostTensor, host } from '../graph/runtime.ts';
 
 // The layout is the checkpoint format's (src/io/train-checkpoint.ts); training builds on it.
 export type { TrainState };
@@ -47,4 +48,27 @@ export function weightsOf(state: TrainState, infos: ReadonlyMap<string, ParamInf
   const out = new Map<string, { data: Float32Array; shape: number[] }>();
   for (const [name, info] of infos) out.set(name, { data: state.params.get(name)!, shape: [...info.shape] });
   return out;
+}
+
+/**
+ * Adds the compiled step's state inputs to `feeds`: each parameter as `<name>` and its AdamW
+ * moments as `m.<name>` / `v.<name>` (the convention of src/train/step.ts).
+ */
+export function addStateFeeds(feeds: Record<string, HostTensor>, state: TrainState, infos: ReadonlyMap<string, ParamInfo>): void {
+  for (const [n, info] of infos) {
+    feeds[n] = host(state.params.get(n)!, info.shape);
+    feeds[`m.${n}`] = host(state.m.get(n)!, info.shape);
+    feeds[`v.${n}`] = host(state.v.get(n)!, info.shape);
+  }
+}
+
+/** The state after one compiled step, read from its outputs `new.<name>`, `new.m.<name>`, `new.v.<name>`. */
+export function stateFromStepOutputs(out: Readonly<Record<string, HostTensor>>, names: readonly string[], step: number): TrainState {
+  const next: TrainState = { params: new Map(), m: new Map(), v: new Map(), step };
+  for (const n of names) {
+    next.params.set(n, out[`new.${n}`]!.data as Float32Array);
+    next.m.set(n, out[`new.m.${n}`]!.data as Float32Array);
+    next.v.set(n, out[`new.v.${n}`]!.data as Float32Array);
+  }
+  return next;
 }

@@ -17,7 +17,7 @@ import { Params, type ParamInfo } from '../nn/params.ts';
 import type { Model } from '../models/types.ts';
 import type { Rng } from '../util/rng.ts';
 import { type AdamWOptions, adamwStep } from './adamw.ts';
-import { type TrainState, checkStateMatches } from './state.ts';
+import { type TrainState, addStateFeeds, checkStateMatches, stateFromStepOutputs } from './state.ts';
 import { multiResLoss } from './multires-loss.ts';
 
 export interface TrainStepOptions {
@@ -282,19 +282,10 @@ export function compileTrainStep(rt: Runtime, model: Model, opts: TrainStepOptio
           }),
         );
       }
-      for (const [n, info] of infos) {
-        feeds[n] = host(state.params.get(n)!, info.shape);
-        feeds[`m.${n}`] = host(state.m.get(n)!, info.shape);
-        feeds[`v.${n}`] = host(state.v.get(n)!, info.shape);
-      }
+      addStateFeeds(feeds, state, infos);
       const c = await compile(K);
       const out = await c.run(feeds);
-      const next: TrainState = { params: new Map(), m: new Map(), v: new Map(), step: state.step + 1 };
-      for (const n of names) {
-        next.params.set(n, out[`new.${n}`]!.data as Float32Array);
-        next.m.set(n, out[`new.m.${n}`]!.data as Float32Array);
-        next.v.set(n, out[`new.v.${n}`]!.data as Float32Array);
-      }
+      const next = stateFromStepOutputs(out, names, state.step + 1);
       const res: StepResult = { state: next, loss: (out['loss']!.data as Float32Array)[0]! };
       if (out['grad_norm']) res.gradNorm = (out['grad_norm'].data as Float32Array)[0]!;
       if (opts.returnLogits) res.logits = resolutions.map((_, i) => out[`logits.${i}`]!.data as Float32Array);

@@ -22,6 +22,7 @@
  */
 import type { Image } from '../../data/image.ts';
 import { resize } from '../../data/resample.ts';
+import { hflip } from '../../data/transforms.ts';
 import type { Rng } from '../../util/rng.ts';
 import type { Box, DetObject } from '../types.ts';
 import { maskBounds, resampleMask } from './bitmask.ts';
@@ -92,18 +93,6 @@ export function visibleSize(plan: ViewPlan): [number, number] {
   return [Math.min(plan.output[0], plan.resized[0] - plan.offset[1]), Math.min(plan.output[1], plan.resized[1] - plan.offset[0])];
 }
 
-function flipImage(img: Image): Image {
-  const { channels: C, height: H, width: W } = img;
-  const out = new Float32Array(img.data.length);
-  for (let c = 0; c < C; c++) {
-    for (let y = 0; y < H; y++) {
-      const row = (c * H + y) * W;
-      for (let x = 0; x < W; x++) out[row + x] = img.data[row + W - 1 - x]!;
-    }
-  }
-  return { data: out, channels: C, height: H, width: W };
-}
-
 /** detectron2 `FixedSizeCrop(pad_value=128.0)` on 0-255 pixels: mid grey, close to the mean colour. */
 export const PAD_VALUE = 128 / 255;
 
@@ -163,7 +152,7 @@ export function applyPlan(plan: ViewPlan, image: Image, objects: readonly DetObj
   const [sx, sy] = plan.scale;
   const [ox, oy] = plan.offset;
   const [vh, vw] = visibleSize(plan);
-  const src = plan.flip ? flipImage(image) : image;
+  const src = plan.flip ? hflip(image) : image;
   const win = resize(src, vh, vw, { interpolation: 'bilinear', box: { x: ox / sx, y: oy / sy, width: vw / sx, height: vh / sy } });
   return { image: padTo(win, plan.output[0], plan.output[1], padValue), objects: transformObjects(plan, objects) };
 }
