@@ -23,7 +23,7 @@ export type Feeds = Readonly<Record<string, HostTensor>>;
 export type BuildFn = (inputs: Readonly<Record<string, Tensor>>, graph: Graph) => Readonly<Record<string, Tensor>>;
 
 export interface RuntimeOptions {
-  /** Intra-op threads (default: os.availableParallelism()). */
+  /** Intra-op threads (default: $ANYRES_THREADS, else os.availableParallelism()). */
   threads?: number;
   /** Execution providers in order of preference (default ['cpu']). */
   executionProviders?: string[];
@@ -102,6 +102,18 @@ export function feedSignature(feeds: Feeds): string {
     .join(';');
 }
 
+/**
+ * `ANYRES_THREADS=n` caps ONNX Runtime's intra-op threads for every Runtime that is not given
+ * `threads` explicitly (for a machine shared with other work); unset = all cores.
+ */
+export function threadsFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const v = env.ANYRES_THREADS;
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`ANYRES_THREADS must be a positive integer (the number of intra-op threads), got '${v}'`);
+  return n;
+}
+
 export class Runtime {
   readonly threads: number;
   readonly stats: RuntimeStats = { compiles: 0, cacheHits: 0, runs: 0 };
@@ -109,7 +121,7 @@ export class Runtime {
   private readonly byHash = new Map<string, Promise<Compiled>>();
 
   constructor(private readonly opts: RuntimeOptions = {}) {
-    this.threads = opts.threads ?? os.availableParallelism();
+    this.threads = opts.threads ?? threadsFromEnv() ?? os.availableParallelism();
   }
 
   /** The attention form for graphs that are differentiated (see RuntimeOptions.trainingAttention). */
