@@ -17,6 +17,7 @@ const benches: Record<string, { describe: string; load: () => Promise<BenchModul
   detect: { describe: 'FCOS detectors on ViTDet-mini and HieraDet-mini: train step and inference img/s, host target assignment ms, fraction of the matmul rate', load: () => import('./detect.ts') },
   'coco-eval': { describe: 'COCOeval (bbox and segm) on 300 images x 100 detections: ms per evaluation', load: () => import('./coco-eval.ts') },
   peer: { describe: 'our ViT-Ti/16 forward vs the torch.onnx.export peer graph in the same process (img/s ratio)', load: () => import('./peer.ts') },
+  small: { describe: 'the main job\'s small models (hiera-mini 64 px b16, vit/resformer-mini b32): step ms, ONNX run ms, host overhead, data ms, op profile', load: () => import('./small.ts') },
   profile: { describe: 'per-op kernel time of a training step (ONNX Runtime profiler) and the share of matmul/conv', load: () => import('./profile.ts') },
   train: { describe: 'training img/s of ViT-Ti/16 at 224 (batch 32) and a 224/160/128 multi-resolution step, vs the matmul rate', load: () => import('./train.ts') },
 };

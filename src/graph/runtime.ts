@@ -37,6 +37,12 @@ export interface RuntimeOptions {
    * because the fused kernel keeps no probabilities and its VJP has to recompute them.
    */
   trainingAttention?: AttentionForm;
+  /**
+   * Whether ONNX Runtime's intra-op threads spin while waiting for work (ORT's own default) or
+   * sleep (`session.intra_op.allow_spinning` = 0). Default: $ANYRES_SPIN, else SPIN_DEFAULT (sleep).
+   * bench/small.ts measures both.
+   */
+  spinning?: boolean;
 }
 
 export interface RuntimeStats {
@@ -114,14 +120,36 @@ export function threadsFromEnv(env: NodeJS.ProcessEnv = process.env): number | u
   return n;
 }
 
+/**
+ * `ANYRES_SPIN=1` lets ONNX Runtime's idle intra-op threads spin (its own default), `ANYRES_SPIN=0`
+ * makes them sleep; unset = undefined (the Runtime's default applies, see RuntimeOptions.spinning).
+ */
+export function spinningFromEnv(env: NodeJS.ProcessEnv = process.env): boolean | undefined {
+  const v = env.ANYRES_SPIN;
+  if (v === undefined || v === '') return undefined;
+  if (v === '0' || v === '1') return v === '1';
+  throw new Error(`ANYRES_SPIN must be 0 (idle ONNX Runtime threads sleep) or 1 (they spin), got '${v}'`);
+}
+
+/**
+ * The default of RuntimeOptions.spinning: off. Measured on the shared 2-core machine (load 7-10):
+ * `anyres reproduce --quick` 337.6 s spinning vs 177.7 s sleeping (1.90x, same results), train
+ * steps of the main job's small models 1.56-2.05x (bench/small.ts); a spinning thread burns its
+ * core whenever the other thread of the step (or another process) holds it.
+ */
+export const SPIN_DEFAULT = false;
+
 export class Runtime {
   readonly threads: number;
+  /** Whether ONNX Runtime's idle intra-op threads spin (RuntimeOptions.spinning, else $ANYRES_SPIN, else SPIN_DEFAULT). */
+  readonly spinning: boolean;
   readonly stats: RuntimeStats = { compiles: 0, cacheHits: 0, runs: 0 };
   private readonly byKey = new Map<string, Promise<Compiled>>();
   private readonly byHash = new Map<string, Promise<Compiled>>();
 
   constructor(private readonly opts: RuntimeOptions = {}) {
     this.threads = opts.threads ?? threadsFromEnv() ?? os.availableParallelism();
+    this.spinning = opts.spinning ?? spinningFromEnv() ?? SPIN_DEFAULT;
   }
 
   /** The attention form for graphs that are differentiated (see RuntimeOptions.trainingAttention). */
@@ -139,6 +167,7 @@ export class Runtime {
       graphOptimizationLevel: this.opts.optimization ?? 'all',
       enableCpuMemArena: true,
       enableMemPattern: true,
+      ...(!this.spinning ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
     });
   }
 
