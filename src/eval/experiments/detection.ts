@@ -35,6 +35,7 @@ import { trainDetector } from '../../det/trainer.ts';
 import { evaluateDetector } from '../../det/evaluate.ts';
 import { predictDetections } from '../../det/predict.ts';
 import { SyntheticDetDataset } from '../../det/data/synthetic.ts';
+import { cachedDetDataset } from '../../det/data/cache.ts';
 import type { LsjOptions } from '../../det/data/lsj.ts';
 import { drawDetectionsPng } from '../../det/draw.ts';
 import type { DetDataset } from '../../det/types.ts';
@@ -203,13 +204,17 @@ export function pretrainHieraModel(o: DetectionExperimentOptions): HieraModel {
   return createHiera('hiera-mini', { ...h.arch, inputSize: [h.pretrain.res, h.pretrain.res], numClasses: o.numClasses, posEmbed: 'absolute', headInitScale: 1 });
 }
 
-/** The detection data: synthetic scenes of the same shape classes as the pretraining (train with LSJ, val in the evaluation view). */
-export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset; val: SyntheticDetDataset } {
+/**
+ * The detection data: synthetic scenes of the same shape classes as the pretraining (train with LSJ
+ * if the plan says so, val in the evaluation view). Deterministic views are cached
+ * (src/det/data/cache.ts): every detector of a seed trains on the same batches and every detector
+ * is evaluated on the same scenes, so each scene is rendered once, not once per detector.
+ */
+export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset; val: DetDataset } {
   const size: [number, number] = [o.det.res, o.det.res];
-  return {
-    train: new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) }),
-    val: new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange }),
-  };
+  const train = new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) });
+  const val = new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange });
+  return { train: cachedDetDataset(train, { dropMasks: true }), val: cachedDetDataset(val) };
 }
 
 export interface FinetuneResult {
