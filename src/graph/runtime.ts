@@ -133,7 +133,8 @@ export function spinningFromEnv(env: NodeJS.ProcessEnv = process.env): boolean |
 
 /**
  * The default of RuntimeOptions.spinning: off. Measured on the shared 2-core machine (load 7-10):
- * `anyres reproduce --quick` 337.6 s spinning vs 177.7 s sleeping (1.90x, same results), train
+ * `anyres reproduce --quick` 337.6 s spinning vs 177.7 s sleeping (1.90x; in the other order
+ * 299.8 vs 202.0 s, 1.48x; results identical but for timings), train
  * steps of the main job's small models 1.56-2.05x (bench/small.ts); a spinning thread burns its
  * core whenever the other thread of the step (or another process) holds it.
  */
