@@ -14,14 +14,15 @@ export function registerReproduceCommand(program: Command): void {
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and 0,1 for ResFormer; 0 with --quick)')
     .option('--mae-finetune', 'also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings (adds about 7 minutes)')
+    .option('--long', `hours-long mode: MAE pretraining long enough to measure whether window similarity climbs, then the MAE -> fine-tune comparison at 1.25x and 1.5x (see LONG_HOURS in src/eval/reproduce.ts)`)
     .option('--skip <parts>', 'comma-separated parts to skip: abswin,mae,resformer,speed,detection')
-    .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string; maeFinetune?: boolean }) => {
+    .action(async (o: { quick?: boolean; data: string; out?: string; seeds?: string; skip?: string; maeFinetune?: boolean; long?: boolean }) => {
       const seeds = o.seeds?.split(',').map((s) => {
         const n = Number(s);
         if (!Number.isInteger(n) || n < 0) throw new Error(`reproduce: --seeds must be non-negative integers, got '${s}'`);
         return n;
       });
-      const out = o.out ?? path.join('runs', o.quick ? 'reproduce-quick' : 'reproduce');
+      const out = o.out ?? path.join('runs', o.quick ? 'reproduce-quick' : o.long ? 'reproduce-long' : 'reproduce');
       const r = await reproduce({
         quick: !!o.quick,
         data: o.data,
@@ -29,6 +30,7 @@ export function registerReproduceCommand(program: Command): void {
         seeds,
         skip: o.skip?.split(','),
         maeFinetune: o.maeFinetune,
+        long: !!o.long,
         command: ['anyres', ...process.argv.slice(2)].join(' '),
       });
       console.log(`\nreport: ${r.files.html}\n        ${r.files.md}\n        ${r.files.json}\nwall time ${r.seconds.toFixed(0)} s`);

@@ -29,9 +29,9 @@ import { lineChart } from './charts.ts';
 import { heatmapGrid, type Channel } from './heatmap.ts';
 import { Report, type CellValue, type Column, type MeanSpread } from './report.ts';
 import { type AbsWinExperimentOptions, type AbsWinResults, basePosEmbed, globalPart, runAbsWinExperiment } from './experiments/abswin.ts';
-import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExperiment } from './experiments/resformer.ts';
+import { type ResFormerExperimentOptions, type ResFormerResults, ablationVariants, defaultVariants, runResFormerExperiment } from './experiments/resformer.ts';
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
-import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './experiments/mae.ts';
+import { type MaeExperimentOptions, type MaeResults, runMaeExperiment, similaritySlope, slopeVerdict } from './experiments/mae.ts';
 import { type DetectionExperimentOptions, detectionPlan, runDetectionExperiment } from './experiments/detection.ts';
 import { detectionSection } from './experiments/detection-report.ts';
 import { meanStd, verdictOf } from './verdict.ts';
@@ -54,6 +54,10 @@ export interface ReproduceOptions {
   /** Skip parts (for debugging): any of 'abswin', 'mae', 'resformer', 'speed', 'detection'. */
   /** Also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings. */
   maeFinetune?: boolean;
+  /** The long mode (hours): long MAE pretraining, its similarity slope, then the MAE -> fine-tune comparison (see `plan`). */
+  long?: boolean;
+  /** Changes the plan before it runs (tests: a tiny run of a mode's code path). */
+  adjustPlan?: (p: Plan) => Plan;
   skip?: string[];
   command?: string;
   log?: (m: string) => void;
@@ -65,7 +69,7 @@ export interface ReproduceSummary {
   seconds: number;
 }
 
-interface Plan {
+export interface Plan {
   trainSize: number;
   valSize: number;
   abswin: AbsWinExperimentOptions;
@@ -76,9 +80,44 @@ interface Plan {
 }
 
 /** The experiment sizes: `quick` (CI smoke, under 3 minutes) and the default (under 30 minutes). */
-export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean): Plan {
+export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean, long = false): Plan {
+  if (long && quick) throw new Error('reproduce: --long and --quick exclude each other (--long is the hours-long mode, --quick the CI smoke test)');
+  const p = basePlan(quick, seeds, finetuneFromMae);
+  return long ? longPlan(p, seeds) : p;
+}
+
+/**
+ * `--long`: the default plan with the MAE part grown into the emergent experiment (Bolya et al.
+ * 2024, Fig. 4 and Tab. 1): MAE pretraining for LONG_MAE_STEPS steps per seed with the window
+ * similarity recorded every 500 steps (its slope per 1,000 steps with a 95% interval over seeds is
+ * reported), then the pretrained trunk fine-tuned at the base size with the learned embedding kept
+ * (interpolated) vs split into abs-win, and each fine-tuned at 1.25x and 1.5x the base.
+ */
+export const LONG_MAE_STEPS = 20000;
+
+function longPlan(p: Plan, seeds?: number[]): Plan {
+  const r = p.abswin.baseRes;
+  return {
+    ...p,
+    mae: {
+      ...p.mae,
+      seeds: seeds ?? [0, 1, 2],
+      evalRes: [r, r * 1.25, r * 1.5, r * 2],
+      finetuneRes: [r * 1.25, r * 1.5],
+      pretrain: { ...p.mae.pretrain, steps: LONG_MAE_STEPS, similarityEvery: 500 },
+      finetuneFromMae: true,
+      train: { ...p.abswin.train },
+      finetune: { ...p.abswin.finetune },
+    },
+  };
+}
+
+function basePlan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean): Plan {
   const hieraArch = { stages: [1, 2, 1], qPool: 2, maskUnitAttn: [true, true, false], maskUnitSize: [4, 4] as [number, number], globalPosSize: [4, 4] as [number, number], embedDim: 32, numHeads: 1, headInitScale: 1 };
   const vitArch = { embedDim: 96, depth: 4, numHeads: 3 };
+  // ResFormer's protocol (Tian et al. 2023: trained on 128/160/224 = 0.57-1x, tested 96-512+): three
+  // training sizes 0.625-1x of the base, tests from 0.5x to 2.5x.
+  const resformerSizes = { baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 40, 48, 64, 80, 96, 128, 160], vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8' };
   if (quick) {
     return {
       trainSize: 2000,
@@ -96,8 +135,8 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
         finetune: { steps: 5, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 1 },
       },
       resformer: {
-        baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
-        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'],
+        ...resformerSizes, seeds: seeds ?? [0], numClasses: 10, testRes: [32, 48, 64, 96, 160],
+        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'], variants: ablationVariants(resformerSizes),
         train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
@@ -132,8 +171,8 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       finetune: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 },
     },
     resformer: {
-      baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 10,
-      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'],
+      ...resformerSizes, seeds: seeds ?? [0, 1, 2], numClasses: 10,
+      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'], variants: ablationVariants(resformerSizes),
       train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
@@ -428,6 +467,21 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   const verdict: Record<string, unknown> = {};
   const finalMae = meanStd(res.similarity.filter((x) => x.step === Math.max(...res.similarity.map((q) => q.step))).map((x) => x.similarity));
   verdict['similarity/mae-final'] = { final: finalMae };
+  const steps = [...new Set(res.similarity.map((x) => x.step))];
+  if (steps.length >= 3) {
+    // The trend after the warm-up (MAE warms up for a tenth of its steps; earlier points are the transient).
+    const slope = similaritySlope(res.similarity, Math.ceil(o.pretrain.steps / 10));
+    const sv = slopeVerdict(slope);
+    const fmt = (x: number): string => (x >= 0 ? '+' : '') + x.toFixed(4);
+    r.text(
+      `Trend of the MAE embedding's window similarity from step ${slope.fromStep} on: least-squares slope per seed ` +
+        `(${slope.perSeed.map((x) => `seed ${x.seed}: ${fmt(x.slope)}`).join(', ')}) per 1,000 steps; ` +
+        `mean ${fmt(slope.mean)} per 1,000 steps` +
+        (slope.low !== null && slope.high !== null ? `, 95% interval [${fmt(slope.low)}, ${fmt(slope.high)}] (${slope.interval === 'seeds' ? 't over seeds' : 'one seed: regression interval, optimistic since the points are autocorrelated'})` : '') +
+        `: ${sv}. The paper's Fig. 4 has it climbing over hundreds of ImageNet epochs; ${o.pretrain.steps} steps of ${o.pretrain.batch} images is ${((o.pretrain.steps * o.pretrain.batch) / 1e6).toFixed(2)}M images.`,
+    );
+    verdict['similarity/mae-slope'] = { ...slope, diff: slope.mean, verdict: sv };
+  }
   const rows = pairedRows(res.accuracy, ['mae-absolute', 'mae-abswin'], ['absolute', 'abswin'], o, verdict, '', o.finetuneFromMae ? paired : []);
   if (!o.finetuneFromMae) {
     r.text('The supervised fine-tuning of the MAE trunk is off in this run (`--mae-finetune` turns it on).');
@@ -443,41 +497,44 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
 
 function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions, paired: PairedRowData[]): Record<string, unknown> {
   r.section('4. ResFormer: multi-resolution training (Tian et al. 2023, Table 1, Fig. 1)');
+  const variants = o.variants ?? defaultVariants(o);
   r.text(
     `A small ViT (${o.vitPreset}${Object.keys(o.arch).length ? ' ' + JSON.stringify(o.arch) : ''}) trained at ${o.baseRes} px with a learned position embedding (DeiT-style, interpolated at test time), ` +
       `versus ResFormer (${o.resformerPreset}: global sin-cos + depthwise-conv embedding and local depthwise conv on V) trained on ${o.multiRes.join('/')} px at once ` +
       `with the scale-consistency loss (α = 1), ${o.train.steps} steps of ${o.train.batch} images each, seeds ${o.seeds.join(', ')}. ` +
-      `Both are evaluated from ${Math.min(...o.testRes)} to ${Math.max(...o.testRes)} px (zoom view: the same scenes rendered at each size). ` +
+      (variants.length > 2 ? `Ablations trained the same way: ${variants.slice(2).map((v) => v.name).join('; ')}. ` : '') +
+      `All are evaluated from ${Math.min(...o.testRes)} to ${Math.max(...o.testRes)} px (this table: zoom view, the same scenes rendered at each size). ` +
       'ResFormer sees each image at several sizes per step, as in the paper.',
   );
-  const models = [...new Set(res.rows.map((x) => x.model))];
+  const present = variants.filter((v) => res.rows.some((x) => x.key === v.key));
   const rows: Record<string, CellValue>[] = [];
   const verdict: Record<string, unknown> = {};
+  const hasPair = present.some((v) => v.key === 'vit') && present.some((v) => v.key === 'resformer');
   for (const rr of o.testRes) {
     const row: Record<string, CellValue> = { res: rr };
-    const ms: MeanSpread[] = [];
-    models.forEach((m, i) => {
-      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
-      row[`m${i}`] = v;
-      ms.push(v);
+    const byKey: Record<string, MeanSpread> = {};
+    present.forEach((v, i) => {
+      byKey[v.key] = meanStd(res.rows.filter((x) => x.key === v.key && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
+      row[`m${i}`] = byKey[v.key]!;
     });
-    row.diff = ms[1]!.mean - ms[0]!.mean;
-    row.verdict = verdictOf(ms[0]!, ms[1]!, o.seeds.length, ['ViT', 'ResFormer'], 100 / o.numClasses);
-    verdict[`res/${rr}`] = { vit: ms[0], resformer: ms[1], diff: row.diff, verdict: row.verdict };
+    if (hasPair) {
+      row.diff = byKey.resformer!.mean - byKey.vit!.mean;
+      row.verdict = verdictOf(byKey.vit!, byKey.resformer!, o.seeds.length, ['ViT', 'ResFormer'], 100 / o.numClasses);
+      verdict[`res/${rr}`] = { vit: byKey.vit, resformer: byKey.resformer, diff: row.diff, verdict: row.verdict };
+    }
     rows.push(row);
   }
   r.table({
     columns: [
       { key: 'res', title: 'test px', format: 'integer' },
-      ...models.map((m, i) => ({ key: `m${i}`, title: m, format: 'accuracy' as const })),
-      { key: 'diff', title: 'ResFormer − ViT', format: 'accuracy' },
-      { key: 'verdict', title: 'difference vs seed spread' },
+      ...present.map((v, i) => ({ key: `m${i}`, title: v.name, format: 'accuracy' as const })),
+      ...(hasPair ? [{ key: 'diff', title: 'ResFormer − ViT', format: 'accuracy' as const }, { key: 'verdict', title: 'difference vs seed spread' }] : []),
     ],
     rows,
     caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s).`,
   });
   r.chart('resformer-sweep', lineChart({
-    title: 'Accuracy vs test resolution: single-resolution ViT vs multi-resolution ResFormer',
+    title: 'Accuracy vs test resolution (zoom view): single-resolution ViT, ResFormer and its ablations',
     x: { field: 'res', title: 'test resolution (px)', scale: 'log2' },
     y: { field: 'accuracy', title: 'top-1 accuracy (%)' },
     color: { field: 'model', title: 'model' },
@@ -526,15 +583,17 @@ function keepModel(out: string, name: string, model: Model, params: Map<string, 
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummary> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const t0 = performance.now();
-  const p = plan(opts.quick, opts.seeds, opts.maeFinetune);
+  const planned = plan(opts.quick, opts.seeds, opts.maeFinetune, opts.long);
+  const p = opts.adjustPlan ? opts.adjustPlan(planned) : planned;
   const data = datasets(opts.data, p);
   const rt = new Runtime();
   const skip = new Set(opts.skip ?? []);
   fs.mkdirSync(opts.out, { recursive: true });
-  const report = new Report(`anyres reproduce${opts.quick ? ' --quick' : ''}: absolute win and ResFormer in miniature`, {
-    command: opts.command ?? `anyres reproduce${opts.quick ? ' --quick' : ''} --data ${opts.data}`,
+  const flag = opts.quick ? ' --quick' : opts.long ? ' --long' : '';
+  const report = new Report(`anyres reproduce${flag}: absolute win and ResFormer in miniature`, {
+    command: opts.command ?? `anyres reproduce${flag} --data ${opts.data}`,
     seeds: [...new Set([...p.abswin.seeds, ...p.mae.seeds, ...p.resformer.seeds, ...p.detection.seeds])],
-    extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : 'default' },
+    extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : opts.long ? `long (MAE pretraining ${p.mae.pretrain.steps} steps per seed)` : 'default' },
   });
   const summary: Record<string, unknown> = {};
   let supervisedSimilarity: { seed: number; step: number; similarity: number }[] = [];
@@ -557,7 +616,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     log('== 4. ResFormer vs single-resolution ViT');
     const res = await runResFormerExperiment(rt, data.train, (view) => data.val(view, p.resformer.baseRes), p.resformer, log);
     summary.resformer = resformerSection(report, res, p.resformer, paired);
-    for (const m of res.models) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
+    // The two main models (the ablations share ResFormer's preset; they are not kept).
+    for (const m of res.models.filter((x) => x.key === 'vit' || x.key === 'resformer')) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
   }
   if (!skip.has('speed')) {
     log('== 5. speed');
