@@ -5,6 +5,9 @@ import type { ResFormerResults, SweepRow } from '../../src/eval/experiments/resf
 import { regionOf, resformerProtocolSection } from '../../src/eval/experiments/resformer-report.ts';
 import type { PairedRowData } from '../../src/eval/paired.ts';
 import { plan } from '../../src/eval/reproduce.ts';
+import { fitInitialState, fitLoader } from '../../src/eval/experiments/fit.ts';
+import { createVit } from '../../src/models/vit.ts';
+import { SyntheticDataset } from '../../src/data/synthetic.ts';
 
 test('regionOf: below, within (inclusive) and above the training range', () => {
   assert.deepEqual([32, 40, 48, 64, 80].map((r) => regionOf(r, [64, 48, 40])), ['below', 'within', 'within', 'within', 'above']);
@@ -91,4 +94,32 @@ test('ResFormer plan: trains on three sizes spanning about 0.6-1x, tests 0.5x-2.
     assert.equal(o.variants!.find((x) => x.key === 'resformer-no-scl')!.alpha, 0);
     assert.equal(o.variants!.find((x) => x.key === 'resformer-learned')!.arch!.posEmbed, 'learned');
   }
+});
+
+test('ResFormer ablations of one seed start from the same shared weights and train on the same batches', async () => {
+  const o = plan(true).resformer;
+  const multi = o.variants!.filter((v) => v.multiRes);
+  assert.deepEqual(multi.map((v) => v.key), ['resformer', 'resformer-no-scl', 'resformer-learned']);
+  const states = multi.map((v) => fitInitialState(createVit(v.preset, { ...o.arch, ...v.arch, imgSize: [o.baseRes, o.baseRes], numClasses: o.numClasses }), 7).params);
+  const [full, noScl, learned] = states as [Map<string, Float32Array>, Map<string, Float32Array>, Map<string, Float32Array>];
+  assert.deepEqual([...noScl.keys()], [...full.keys()]);
+  for (const [k, v] of full) assert.deepEqual(noScl.get(k), v, `'${k}' differs between ResFormer with and without the loss`);
+  let shared = 0;
+  for (const [k, v] of learned) {
+    const f = full.get(k);
+    if (f && f.length === v.length) {
+      assert.deepEqual(v, f, `'${k}' differs between GPE and learned`);
+      shared++;
+    }
+  }
+  assert.ok(shared >= full.size - 3, `only the position-embedding parameters differ (${shared} of ${full.size} shared)`);
+  const ds = new SyntheticDataset({ seed: 1, split: 'train', size: 64 });
+  const first = async (seed: number): Promise<Float32Array[]> => {
+    for await (const b of fitLoader(ds, { seed, batch: 8, resolutions: o.multiRes }).epoch(0)) return b.batches.map((x) => x.x);
+    throw new Error('no batch');
+  };
+  const a = await first(7);
+  assert.equal(a.length, 3, 'one tensor per training size');
+  assert.deepEqual(await first(7), a);
+  assert.notDeepEqual((await first(8))[0], a[0]);
 });
