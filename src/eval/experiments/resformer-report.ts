@@ -63,7 +63,7 @@ export function resformerProtocolSection(r: Report, res: ResFormerResults, o: Re
       '(same seed = same batches; weights with the same name start equal). ' +
       '*zoom*: the same scene rendered larger, objects grow with the image (how the paper resizes ImageNet images); ' +
       '*canvas*: objects keep their size and the field of view grows (shrinks below the base), so only the token count changes.' +
-      (comparisons.length > 1 ? ' The ablations compare the full ResFormer with the same model trained on the same sizes without the scale-consistency loss, and with a learned embedding (interpolated per size) in place of GPE (Tian et al. 2023, Tab. 6-7).' : ''),
+      (comparisons.length > 1 ? ' The ablations compare the full ResFormer with the same model trained on the same sizes without the scale-consistency loss, and with a learned embedding (interpolated per size) in place of GPE (the ablations of Tian et al. 2023).' : ''),
   );
   const perSeed = (key: string, view: View, sizes: number[]): { seed: number; value: number }[] => {
     const seeds = [...new Set(res.rows.filter((x) => x.key === key && x.view === view).map((x) => x.seed))];

@@ -9,7 +9,7 @@
  * image, as when ResFormer Tab. 1 resizes ImageNet images) and canvas (objects keep their size,
  * the field of view grows). The views are evaluation only: the same trained models.
  *
- * `variants` adds the paper's ablations (Tian et al. 2023, Tab. 6 and 7): ResFormer trained on the
+ * `variants` adds the paper's ablations (Tian et al. 2023, ablation study): ResFormer trained on the
  * same resolutions without the scale-consistency loss (alpha = 0), and with a learned embedding
  * (interpolated per size) in place of GPE, LPE kept, so each of the two pieces is isolated against
  * the full ResFormer. Every variant of one seed trains on the same batches (`fitLoader` depends only
