@@ -7,14 +7,16 @@
  *     fine-tuned at larger sizes (Bolya et al. 2024, Tables 1/8/18);
  *  2. the window similarity of learned embeddings over training (Fig. 4);
  *  3. pictures of the embeddings and of the interpolation misalignment (Figs. 1-3);
- *  4. single-resolution ViT vs multi-resolution ResFormer swept over test sizes
- *     (Tian et al. 2023, Table 1 / Fig. 1);
+ *  4. single-resolution ViT vs multi-resolution ResFormer (trained on 0.625-1x of the base) swept
+ *     from 0.5x to 2.5x in the zoom and canvas views, with ResFormer without the scale-consistency
+ *     loss and with a learned embedding instead of GPE (Tian et al. 2023, Table 1 / Fig. 1, ablations);
  *  5. ViTDet speed with relpos everywhere vs absolute win (Tables 3/17);
  *  6. detection: a global-attention ViT pretrained at a small grid fine-tuned as a windowed
  *     ViTDet + FCOS at 4x the size with interpolated / tiled / from-scratch embeddings and relpos
  *     in every / the global / no block, HieraDet interpolated vs recursive abs-win, a random-init
  *     control (Tables 3, 4, 5; src/eval/experiments/detection.ts).
- * Numbers are never tuned: whatever comes out is reported with its seeds.
+ * Numbers are never tuned: whatever comes out is reported with its seeds. `--long` (hours) grows
+ * the MAE part into the emergent experiment (see `longPlan`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,9 +31,9 @@ import { lineChart } from './charts.ts';
 import { heatmapGrid, type Channel } from './heatmap.ts';
 import { Report, type CellValue, type Column, type MeanSpread } from './report.ts';
 import { type AbsWinExperimentOptions, type AbsWinResults, basePosEmbed, globalPart, runAbsWinExperiment } from './experiments/abswin.ts';
-import { type ResFormerExperimentOptions, type ResFormerResults, runResFormerExperiment } from './experiments/resformer.ts';
+import { type ResFormerExperimentOptions, type ResFormerResults, ablationVariants, defaultVariants, runResFormerExperiment } from './experiments/resformer.ts';
 import { type SpeedRow, runSpeedExperiment } from './experiments/speed.ts';
-import { type MaeExperimentOptions, type MaeResults, runMaeExperiment } from './experiments/mae.ts';
+import { type MaeExperimentOptions, type MaeResults, runMaeExperiment, similaritySlope, slopeVerdict } from './experiments/mae.ts';
 import { type DetectionExperimentOptions, detectionPlan, runDetectionExperiment } from './experiments/detection.ts';
 import { detectionSection } from './experiments/detection-report.ts';
 import { meanStd, verdictOf } from './verdict.ts';
@@ -54,6 +56,10 @@ export interface ReproduceOptions {
   /** Skip parts (for debugging): any of 'abswin', 'mae', 'resformer', 'speed', 'detection'. */
   /** Also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings. */
   maeFinetune?: boolean;
+  /** The long mode (hours): long MAE pretraining, its similarity slope, then the MAE -> fine-tune comparison (see `plan`). */
+  long?: boolean;
+  /** Changes the plan before it runs (tests: a tiny run of a mode's code path). */
+  adjustPlan?: (p: Plan) => Plan;
   skip?: string[];
   command?: string;
   log?: (m: string) => void;
@@ -65,7 +71,7 @@ export interface ReproduceSummary {
   seconds: number;
 }
 
-interface Plan {
+export interface Plan {
   trainSize: number;
   valSize: number;
   abswin: AbsWinExperimentOptions;
@@ -76,9 +82,53 @@ interface Plan {
 }
 
 /** The experiment sizes: `quick` (CI smoke, under 3 minutes) and the default (under 30 minutes). */
-export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean): Plan {
+export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean, long = false): Plan {
+  if (long && quick) throw new Error('reproduce: --long and --quick exclude each other (--long is the hours-long mode, --quick the CI smoke test)');
+  const p = basePlan(quick, seeds, finetuneFromMae);
+  return long ? longPlan(p, seeds) : p;
+}
+
+/**
+ * `--long`: the default plan with the MAE part grown into the emergent experiment (Bolya et al.
+ * 2024, Fig. 4 and Tab. 1): MAE pretraining for LONG_MAE_STEPS steps per seed with the window
+ * similarity recorded every 500 steps (its slope per 1,000 steps with a 95% interval over seeds is
+ * reported), then the pretrained trunk fine-tuned at the base size with the learned embedding kept
+ * (interpolated) vs split into abs-win, and each fine-tuned at 1.25x and 1.5x the base.
+ *
+ * Time: an MAE step of 32 images measured 0.18 s on the loaded shared machine (1 thread; about
+ * 0.06-0.09 s on 2 idle cores), so 3 seeds x 20,000 steps take about 1.5 h idle (3 h loaded); the
+ * MAE trunk's fine-tunes (2 embeddings x 3 seeds x 1,700 steps of 16) about 20 min; with the rest of
+ * the default plan (under 45 min) about 2.5-3.5 hours on 2 cores. 20,000 steps x 32 = 640,000
+ * images = 32 passes over the 20,000 training scenes (the paper's Fig. 4: hundreds of ImageNet epochs).
+ */
+export const LONG_MAE_STEPS = 20000;
+
+function longPlan(p: Plan, seeds?: number[]): Plan {
+  const r = p.abswin.baseRes;
+  return {
+    ...p,
+    mae: {
+      ...p.mae,
+      seeds: seeds ?? [0, 1, 2],
+      evalRes: [r, r * 1.25, r * 1.5, r * 2],
+      finetuneRes: [r * 1.25, r * 1.5],
+      pretrain: { ...p.mae.pretrain, steps: LONG_MAE_STEPS, similarityEvery: 500 },
+      finetuneFromMae: true,
+      train: { ...p.abswin.train },
+      finetune: { ...p.abswin.finetune },
+    },
+  };
+}
+
+/** The from-scratch Hiera recipe of the default plan (see the probe table in `basePlan`). */
+const HIERA_TRAIN = { steps: 1500, batch: 16, lr: 2.5e-4, weightDecay: 0.05, warmupSteps: 50 };
+
+function basePlan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean): Plan {
   const hieraArch = { stages: [1, 2, 1], qPool: 2, maskUnitAttn: [true, true, false], maskUnitSize: [4, 4] as [number, number], globalPosSize: [4, 4] as [number, number], embedDim: 32, numHeads: 1, headInitScale: 1 };
   const vitArch = { embedDim: 96, depth: 4, numHeads: 3 };
+  // ResFormer's protocol (Tian et al. 2023: trained on 128/160/224 = 0.57-1x, tested 96-512+): three
+  // training sizes 0.625-1x of the base, tests from 0.5x to 2.5x.
+  const resformerSizes = { baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 40, 48, 64, 80, 96, 128, 160], vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8' };
   if (quick) {
     return {
       trainSize: 2000,
@@ -96,23 +146,37 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
         finetune: { steps: 5, batch: 32, lr: 3e-4, weightDecay: 0.05, warmupSteps: 1 },
       },
       resformer: {
-        baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 96], seeds: seeds ?? [0], numClasses: 10,
-        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'],
-        train: { steps: 30, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 5 },
+        ...resformerSizes, seeds: seeds ?? [0], numClasses: 10, testRes: [32, 64, 160],
+        vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: { ...vitArch, depth: 2 }, views: ['zoom', 'canvas'], variants: ablationVariants(resformerSizes),
+        train: { steps: 15, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 3 },
       },
       speed: { preset: 'vitdet-mini', res: [128, 192], batch: 1, repeats: 3 },
       detection: detectionPlan(true, seeds),
     };
   }
-  // Recipe note: small Hiera trained from scratch sits on a loss plateau at chance for a
-  // seed-dependent number of steps; at batch 48 / 500 steps some seeds never left it, while batch 16
-  // with 3x the updates on the same number of images left it for every seed we probed.
+  // Hiera recipe (sections 1, 1b, 3b; also the MAE trunk's fine-tune in --long), chosen by
+  // bench/class-probe.ts on seeds 100-102 (never the report's), absolute embedding, 1500 steps of 16,
+  // 20,000 training scenes, 600 validation scenes at 64 px, ANYRES_THREADS=1 on the shared machine:
+  //   recipe                           seed 100        seed 101        seed 102        mean ± sd
+  //   lr 5e-4, warm-up 50 (old)        61.0 (exit 664) 56.7 (exit 721) 37.0 (exit 1036) 51.6 ± 12.8
+  //   lr 1e-3, warm-up 100, clip 1     11.0 (never)    15.3 (never)    9.7 (never)     12.0 ± 3.0
+  //   lr 2.5e-4, warm-up 50 (chosen)   62.5 (exit 531) 62.2 (exit 515) 58.8 (exit 519) 61.2 ± 2.0
+  //   chosen, abs-win                  60.8 (exit 531) 62.8 (exit 496) 58.8 (exit 516) 60.8 ± 2.0
+  //   (paired abs-win − absolute per seed: −1.7, +0.6, 0.0)
+  // ("exit" = the step at which the 25-step mean loss fell 0.15 below ln 10; "never" = it did not.)
+  // The model sits on a loss plateau at chance until the lr is low enough: at 1e-3 no seed left it, at
+  // 5e-4 seeds left it only once the cosine schedule had brought the lr down to about 3e-4 or below
+  // (steps 664-1036), so the late leavers had little training left and the spread was +-13 points.
+  // At 2.5e-4 every seed left by step ~530 and the spread is at the binomial floor of 600 validation
+  // images (about 2 points at 60%). Batch 48 / 500 steps (an earlier plan) left some seeds at chance too.
+  // Same steps, batch and data as before: the section's time is unchanged (probe: 170-230 s per run
+  // on the loaded machine, about 2.5 min per 1500-step run on 2 idle cores).
   return {
     trainSize: 20000,
     valSize: 600,
     abswin: {
       baseRes: 64, evalRes: [64, 80, 96, 128], finetuneRes: [80, 96], mechanismFinetuneRes: [80], seeds: seeds ?? [0, 1, 2], arch: hieraArch, similarityEvery: 100, numClasses: 10,
-      train: { steps: 1500, batch: 16, lr: 5e-4, weightDecay: 0.05, warmupSteps: 50 },
+      train: { ...HIERA_TRAIN },
       finetune: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 },
       // Global-size ablation (Tab. 2), warm-started from the trained models: 3 sizes x 3 seeds x 100 steps
       // plus 27 evaluations. Measured: 51 CPU-seconds per seed (3 sizes, compiles included), so about
@@ -128,13 +192,21 @@ export function plan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean
       // of the run that set these sizes (10-13%), so by default only the pretraining and its
       // similarity curve run; --mae-finetune adds the comparison (about 7 minutes).
       finetuneFromMae: finetuneFromMae ?? false,
-      train: { steps: 1000, batch: 16, lr: 5e-4, weightDecay: 0.05, warmupSteps: 50 },
+      train: { ...HIERA_TRAIN, steps: 1000 },
       finetune: { steps: 100, batch: 16, lr: 2e-4, weightDecay: 0.05, warmupSteps: 10 },
     },
     resformer: {
-      baseRes: 64, multiRes: [64, 48, 40], testRes: [32, 48, 64, 80, 96, 128], seeds: seeds ? seeds.slice(0, 2) : [0, 1], numClasses: 10,
-      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'],
-      train: { steps: 600, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
+      ...resformerSizes, testRes: [32, 48, 64, 80, 96, 128, 160], seeds: seeds ?? [0, 1, 2], numClasses: 10,
+      vitPreset: 'vit-mini-p8', resformerPreset: 'resformer-mini-p8', arch: vitArch, views: ['zoom', 'canvas'], variants: ablationVariants(resformerSizes),
+      // Budget: four models x three seeds instead of two x two. Measured per step (batch 32, on the loaded
+      // shared machine, 1 thread): ViT 0.27 s, ResFormer 0.60 s, without the loss 0.42 s, learned embedding
+      // 0.41 s: 3 seeds x 400 steps = 2,040 s there vs 1,044 s for the old 2 seeds x 600 steps of ViT +
+      // ResFormer, i.e. about twice the old section (an estimated +4-6 min on 2 idle cores, not measured).
+      // 200 steps would have kept the budget but did not learn (seed 100, zoom 64 px: ViT 10.8% at lr 1e-3,
+      // 14.7% at 3e-4; ResFormer still at chance loss at step 140); 600 steps learned in the old plan.
+      // 400 steps was not probed (deadline): check the ViT row of the first run before trusting the section.
+      // 40 px (a training size) is not tested, to hold the evaluations (7 sizes x 2 views x 4 x 3).
+      train: { steps: 400, batch: 32, lr: 1e-3, weightDecay: 0.05, warmupSteps: 40 },
     },
     speed: { preset: 'vitdet-b', res: [256, 384], batch: 1, repeats: 3 },
     detection: detectionPlan(false, seeds),
@@ -428,6 +500,21 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
   const verdict: Record<string, unknown> = {};
   const finalMae = meanStd(res.similarity.filter((x) => x.step === Math.max(...res.similarity.map((q) => q.step))).map((x) => x.similarity));
   verdict['similarity/mae-final'] = { final: finalMae };
+  const steps = [...new Set(res.similarity.map((x) => x.step))];
+  if (steps.length >= 3) {
+    // The trend after the warm-up (MAE warms up for a tenth of its steps; earlier points are the transient).
+    const slope = similaritySlope(res.similarity, Math.ceil(o.pretrain.steps / 10));
+    const sv = slopeVerdict(slope);
+    const fmt = (x: number): string => (x >= 0 ? '+' : '') + x.toFixed(4);
+    r.text(
+      `Trend of the MAE embedding's window similarity from step ${slope.fromStep} on: least-squares slope per seed ` +
+        `(${slope.perSeed.map((x) => `seed ${x.seed}: ${fmt(x.slope)}`).join(', ')}) per 1,000 steps; ` +
+        `mean ${fmt(slope.mean)} per 1,000 steps` +
+        (slope.low !== null && slope.high !== null ? `, 95% interval [${fmt(slope.low)}, ${fmt(slope.high)}] (${slope.interval === 'seeds' ? 't over seeds' : 'one seed: regression interval, optimistic since the points are autocorrelated'})` : '') +
+        `: ${sv}. The paper's Fig. 4 has it climbing over hundreds of ImageNet epochs; ${o.pretrain.steps} steps of ${o.pretrain.batch} images is ${((o.pretrain.steps * o.pretrain.batch) / 1e6).toFixed(2)}M images.`,
+    );
+    verdict['similarity/mae-slope'] = { ...slope, diff: slope.mean, verdict: sv };
+  }
   const rows = pairedRows(res.accuracy, ['mae-absolute', 'mae-abswin'], ['absolute', 'abswin'], o, verdict, '', o.finetuneFromMae ? paired : []);
   if (!o.finetuneFromMae) {
     r.text('The supervised fine-tuning of the MAE trunk is off in this run (`--mae-finetune` turns it on).');
@@ -443,41 +530,44 @@ function maeSection(r: Report, res: MaeResults, o: MaeExperimentOptions, supervi
 
 function resformerSection(r: Report, res: ResFormerResults, o: ResFormerExperimentOptions, paired: PairedRowData[]): Record<string, unknown> {
   r.section('4. ResFormer: multi-resolution training (Tian et al. 2023, Table 1, Fig. 1)');
+  const variants = o.variants ?? defaultVariants(o);
   r.text(
     `A small ViT (${o.vitPreset}${Object.keys(o.arch).length ? ' ' + JSON.stringify(o.arch) : ''}) trained at ${o.baseRes} px with a learned position embedding (DeiT-style, interpolated at test time), ` +
       `versus ResFormer (${o.resformerPreset}: global sin-cos + depthwise-conv embedding and local depthwise conv on V) trained on ${o.multiRes.join('/')} px at once ` +
       `with the scale-consistency loss (α = 1), ${o.train.steps} steps of ${o.train.batch} images each, seeds ${o.seeds.join(', ')}. ` +
-      `Both are evaluated from ${Math.min(...o.testRes)} to ${Math.max(...o.testRes)} px (zoom view: the same scenes rendered at each size). ` +
+      (variants.length > 2 ? `Ablations trained the same way: ${variants.slice(2).map((v) => v.name).join('; ')}. ` : '') +
+      `All are evaluated from ${Math.min(...o.testRes)} to ${Math.max(...o.testRes)} px (this table: zoom view, the same scenes rendered at each size). ` +
       'ResFormer sees each image at several sizes per step, as in the paper.',
   );
-  const models = [...new Set(res.rows.map((x) => x.model))];
+  const present = variants.filter((v) => res.rows.some((x) => x.key === v.key));
   const rows: Record<string, CellValue>[] = [];
   const verdict: Record<string, unknown> = {};
+  const hasPair = present.some((v) => v.key === 'vit') && present.some((v) => v.key === 'resformer');
   for (const rr of o.testRes) {
     const row: Record<string, CellValue> = { res: rr };
-    const ms: MeanSpread[] = [];
-    models.forEach((m, i) => {
-      const v = meanStd(res.rows.filter((x) => x.model === m && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
-      row[`m${i}`] = v;
-      ms.push(v);
+    const byKey: Record<string, MeanSpread> = {};
+    present.forEach((v, i) => {
+      byKey[v.key] = meanStd(res.rows.filter((x) => x.key === v.key && x.res === rr && x.view === 'zoom').map((x) => x.accuracy));
+      row[`m${i}`] = byKey[v.key]!;
     });
-    row.diff = ms[1]!.mean - ms[0]!.mean;
-    row.verdict = verdictOf(ms[0]!, ms[1]!, o.seeds.length, ['ViT', 'ResFormer'], 100 / o.numClasses);
-    verdict[`res/${rr}`] = { vit: ms[0], resformer: ms[1], diff: row.diff, verdict: row.verdict };
+    if (hasPair) {
+      row.diff = byKey.resformer!.mean - byKey.vit!.mean;
+      row.verdict = verdictOf(byKey.vit!, byKey.resformer!, o.seeds.length, ['ViT', 'ResFormer'], 100 / o.numClasses);
+      verdict[`res/${rr}`] = { vit: byKey.vit, resformer: byKey.resformer, diff: row.diff, verdict: row.verdict };
+    }
     rows.push(row);
   }
   r.table({
     columns: [
       { key: 'res', title: 'test px', format: 'integer' },
-      ...models.map((m, i) => ({ key: `m${i}`, title: m, format: 'accuracy' as const })),
-      { key: 'diff', title: 'ResFormer − ViT', format: 'accuracy' },
-      { key: 'verdict', title: 'difference vs seed spread' },
+      ...present.map((v, i) => ({ key: `m${i}`, title: v.name, format: 'accuracy' as const })),
+      ...(hasPair ? [{ key: 'diff', title: 'ResFormer − ViT', format: 'accuracy' as const }, { key: 'verdict', title: 'difference vs seed spread' }] : []),
     ],
     rows,
     caption: `Top-1 accuracy (%), mean ± sd over ${o.seeds.length} seed(s).`,
   });
   r.chart('resformer-sweep', lineChart({
-    title: 'Accuracy vs test resolution: single-resolution ViT vs multi-resolution ResFormer',
+    title: 'Accuracy vs test resolution (zoom view): single-resolution ViT, ResFormer and its ablations',
     x: { field: 'res', title: 'test resolution (px)', scale: 'log2' },
     y: { field: 'accuracy', title: 'top-1 accuracy (%)' },
     color: { field: 'model', title: 'model' },
@@ -526,15 +616,17 @@ function keepModel(out: string, name: string, model: Model, params: Map<string, 
 export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummary> {
   const log = opts.log ?? ((m: string) => console.log(m));
   const t0 = performance.now();
-  const p = plan(opts.quick, opts.seeds, opts.maeFinetune);
+  const planned = plan(opts.quick, opts.seeds, opts.maeFinetune, opts.long);
+  const p = opts.adjustPlan ? opts.adjustPlan(planned) : planned;
   const data = datasets(opts.data, p);
   const rt = new Runtime();
   const skip = new Set(opts.skip ?? []);
   fs.mkdirSync(opts.out, { recursive: true });
-  const report = new Report(`anyres reproduce${opts.quick ? ' --quick' : ''}: absolute win and ResFormer in miniature`, {
-    command: opts.command ?? `anyres reproduce${opts.quick ? ' --quick' : ''} --data ${opts.data}`,
+  const flag = opts.quick ? ' --quick' : opts.long ? ' --long' : '';
+  const report = new Report(`anyres reproduce${flag}: absolute win and ResFormer in miniature`, {
+    command: opts.command ?? `anyres reproduce${flag} --data ${opts.data}`,
     seeds: [...new Set([...p.abswin.seeds, ...p.mae.seeds, ...p.resformer.seeds, ...p.detection.seeds])],
-    extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : 'default' },
+    extra: { data: data.name, threads: String(rt.threads), mode: opts.quick ? 'quick (CI smoke test: too short to show effects)' : opts.long ? `long (MAE pretraining ${p.mae.pretrain.steps} steps per seed)` : 'default' },
   });
   const summary: Record<string, unknown> = {};
   let supervisedSimilarity: { seed: number; step: number; similarity: number }[] = [];
@@ -557,7 +649,8 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     log('== 4. ResFormer vs single-resolution ViT');
     const res = await runResFormerExperiment(rt, data.train, (view) => data.val(view, p.resformer.baseRes), p.resformer, log);
     summary.resformer = resformerSection(report, res, p.resformer, paired);
-    for (const m of res.models) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
+    // The two main models (the ablations share ResFormer's preset; they are not kept).
+    for (const m of res.models.filter((x) => x.key === 'vit' || x.key === 'resformer')) keepModel(opts.out, `model-${m.preset}`, m.model, m.params, opts.data, m.resolutions);
   }
   if (!skip.has('speed')) {
     log('== 5. speed');

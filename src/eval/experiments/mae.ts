@@ -17,6 +17,7 @@ import { grid, tokensToGrid } from '../../posembed/reference.ts';
 import { pretrainMae } from '../../train/mae.ts';
 import { type FitOptions, accuracy, fit } from './fit.ts';
 import type { AccuracyRow } from './abswin.ts';
+import { studentTQuantile } from '../paired.ts';
 
 export interface MaeExperimentOptions {
   baseRes: number;
@@ -94,4 +95,64 @@ export async function runMaeExperiment(rt: Runtime, trainDs: Dataset, valDs: Dat
     }
   }
   return out;
+}
+
+/** The trend of the window similarity over pretraining: per-seed least-squares slope and their mean with an interval. */
+export interface SimilaritySlope {
+  /** Per seed: slope of similarity vs step in units per 1,000 steps, its standard error, and the points it used. */
+  perSeed: { seed: number; slope: number; se: number; points: number }[];
+  /** Mean slope per 1,000 steps. */
+  mean: number;
+  /** 95% interval: a t interval over seeds (2+ seeds), else the one seed's regression interval; null when it cannot be formed. */
+  low: number | null;
+  high: number | null;
+  /** 'seeds' (t over seeds, n − 1 df) or 'regression' (one seed: t over points − 2 df; points are autocorrelated, so it is optimistic). */
+  interval: 'seeds' | 'regression' | 'none';
+  /** Steps before `fromStep` are left out (the warm-up transient). */
+  fromStep: number;
+}
+
+/**
+ * Least-squares slope of window similarity against training step, per 1,000 steps, for each seed,
+ * from `fromStep` on; the mean over seeds with its 95% t interval (one seed: the regression's own).
+ */
+export function similaritySlope(points: readonly { seed: number; step: number; similarity: number }[], fromStep = 0, level = 0.95): SimilaritySlope {
+  const seeds = [...new Set(points.map((p) => p.seed))].sort((a, b) => a - b);
+  const perSeed: SimilaritySlope['perSeed'] = [];
+  for (const seed of seeds) {
+    const ps = points.filter((p) => p.seed === seed && p.step >= fromStep);
+    if (ps.length < 2) throw new Error(`similaritySlope: seed ${seed} has ${ps.length} point(s) from step ${fromStep}; a slope needs 2 or more (record the similarity more often)`);
+    const xs = ps.map((p) => p.step / 1000);
+    const ys = ps.map((p) => p.similarity);
+    const n = ps.length;
+    const mx = xs.reduce((a, b) => a + b, 0) / n;
+    const my = ys.reduce((a, b) => a + b, 0) / n;
+    const sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+    if (sxx === 0) throw new Error(`similaritySlope: seed ${seed} has all its points at one step`);
+    const slope = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0) / sxx;
+    const rss = xs.reduce((a, x, i) => a + (ys[i]! - my - slope * (x - mx)) ** 2, 0);
+    const se = n > 2 ? Math.sqrt(rss / (n - 2) / sxx) : NaN;
+    perSeed.push({ seed, slope, se, points: n });
+  }
+  const k = perSeed.length;
+  const mean = perSeed.reduce((a, s) => a + s.slope, 0) / Math.max(1, k);
+  if (k >= 2) {
+    const sd = Math.sqrt(perSeed.reduce((a, s) => a + (s.slope - mean) ** 2, 0) / (k - 1));
+    const half = (studentTQuantile((1 + level) / 2, k - 1) * sd) / Math.sqrt(k);
+    return { perSeed, mean, low: mean - half, high: mean + half, interval: 'seeds', fromStep };
+  }
+  const one = perSeed[0];
+  if (one && one.points > 2 && Number.isFinite(one.se)) {
+    const half = studentTQuantile((1 + level) / 2, one.points - 2) * one.se;
+    return { perSeed, mean, low: mean - half, high: mean + half, interval: 'regression', fromStep };
+  }
+  return { perSeed, mean, low: null, high: null, interval: 'none', fromStep };
+}
+
+/** The reading of a slope: climbs / falls when the interval excludes 0, else flat within noise. */
+export function slopeVerdict(s: SimilaritySlope): string {
+  if (s.low === null || s.high === null) return 'no interval (one seed, too few points)';
+  if (s.low > 0) return 'window similarity climbs (95% CI above 0)';
+  if (s.high < 0) return 'window similarity falls (95% CI below 0)';
+  return 'no trend detected (95% CI includes 0)';
 }
