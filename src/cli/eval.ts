@@ -25,7 +25,7 @@ import { Runtime } from '../graph/runtime.ts';
 import type { Model } from '../models/types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { SyntheticDataset } from '../data/synthetic.ts';
-import { createModel } from '../models/registry.ts';
+import { createModel, familyOf } from '../models/registry.ts';
 import { checkpointJsonPath, loadCheckpoint } from '../io/train-checkpoint.ts';
 import { evaluate } from '../train/trainer.ts';
 import { loadWeightsFromTensors, readCheckpointFile } from '../io/load-model.ts';
@@ -35,7 +35,7 @@ import { progress } from '../util/progress.ts';
 import { parseResolutions } from '../eval/sweep.ts';
 import { clipFramesOf, parseData } from './train.ts';
 import { SyntheticClipDataset } from '../data/clips.ts';
-import { sourceModelOf } from './convert.ts';
+import { sourceModelOf } from '../io/convert-weights.ts';
 import { type DetDataInfo, parseDetData } from './detect.ts';
 import { DETECTOR_FAMILY, loadDetector } from '../det/trainer.ts';
 import { evaluateDetector } from '../det/evaluate.ts';
@@ -46,20 +46,9 @@ export type EvalTask = 'classification' | 'detection';
 const METRIC: Record<EvalTask, string> = { classification: 'top-1 accuracy (%)', detection: 'COCO box AP (%)' };
 export type EvalView = 'zoom' | 'canvas';
 
-/** The task of each model family: what its checkpoint is evaluated on. */
-const TASK_OF_FAMILY: Record<string, EvalTask> = {
-  vit: 'classification',
-  resformer: 'classification',
-  hiera: 'classification',
-  'hiera-video': 'classification',
-  vitdet: 'detection',
-  hieradet: 'detection',
-};
-
+/** The task a model's checkpoint is evaluated on: its family's table says whether it ends in a classifier. */
 export function taskOf(model: Model): EvalTask {
-  const t = TASK_OF_FAMILY[model.family];
-  if (!t) throw new Error(`eval: no task is known for model family '${model.family}' (known: ${Object.keys(TASK_OF_FAMILY).join(', ')})`);
-  return t;
+  return familyOf(model).classifier ? 'classification' : 'detection';
 }
 
 /** A checkpoint ready to evaluate: the model and the weights to use. */

@@ -11,12 +11,11 @@ import { SyntheticDataset } from '../data/synthetic.ts';
 import { SyntheticClipDataset } from '../data/clips.ts';
 import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionMnistAvailable } from '../data/fashion-mnist.ts';
 import { FolderDataset } from '../data/folder.ts';
-import { modelFromPreset, trainPresetNames } from '../train/models.ts';
 import { type TrainOptions, type ValResult, train } from '../train/trainer.ts';
 import { loadCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
-import { checkpointConfigOf, createModel } from '../models/registry.ts';
+import { checkpointConfigOf, createModel, modelForTraining, trainPresetNames } from '../models/registry.ts';
 import { saveSafetensors } from '../io/safetensors.ts';
 import { parseSize } from './convert.ts';
 
@@ -213,13 +212,13 @@ export function registerTrainCommands(program: Command): void {
     const seed = num('--seed', f.seed)!;
     const data = parseData(f.data, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
     const frames = data.train.frames;
-    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
+    const probe = modelForTraining(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
     const resolutions = f.res ? ints('--res', f.res) : [probe.defaultRes[0]];
     if (resolutions.length > 1 && !f.multires) throw new Error(`--res ${f.res} gives ${resolutions.length} resolutions; add --multires to train them jointly, or give one`);
     for (const r of resolutions) probe.checkInputSize(r, r);
     const opts = commonOptions(f, resolutions);
     for (const r of opts.valResolutions ?? []) probe.checkInputSize(r, r);
-    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
+    const model = modelForTraining(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
     const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, 1) } : {});
     const sig = sigintSignal();
     try {

@@ -70,7 +70,7 @@ export interface HieraVideoModel extends Model<HieraVideoConfig> {
   tokenFrames(T: number): number;
   /**
    * Clips x [B, C_in, T, H, W] -> logits [B, numClasses] (pre-softmax), preLogits, aux:
-   * `pos_embed` [1, T'*h*w, C] (official get_pos_embed) and `intermediates.<s>` [B, T', h_s, w_s, C_s].
+   * `pos_embed` [1, C, h, w] (the spatial part), `pos_embed_tokens` [1, T'*h*w, C] (official get_pos_embed) and `intermediates.<s>` [B, T', h_s, w_s, C_s].
    */
   forward(p: Params, x: Tensor, opts?: HieraForwardOptions): ForwardOutput;
 }
@@ -127,7 +127,7 @@ export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides
     const withPos = reshape(add(tokens, pos), [B, C, Tp * h * w]);
 
     const { tokens: out, intermediates } = hieraTrunk(p, withPos, cfg, plan, [Tp * h, w], opts);
-    const aux: Record<string, Tensor> = { pos_embed: transpose(reshape(pos, [1, C, Tp * h * w]), [0, 2, 1]) };
+    const aux: Record<string, Tensor> = { pos_embed: spatialGrid, pos_embed_tokens: transpose(reshape(pos, [1, C, Tp * h * w]), [0, 2, 1]) };
     intermediates.forEach((t, i) => {
       const [, hs, ws, Cs] = t.shape as [number, number, number, number];
       aux[`intermediates.${i}`] = reshape(t, [B, Tp, hs / Tp, ws, Cs]);

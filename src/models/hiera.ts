@@ -48,7 +48,7 @@ export interface HieraModel extends Model<HieraConfig> {
   readonly plan: HieraPlan;
   /**
    * Traces the forward for images x [B, C_in, H, W]. `logits` [B, numClasses] (pre-softmax),
-   * `preLogits` [B, C_last]; aux: `pos_embed` [1, h*w, C] (row-major, the embedding added to the
+   * `preLogits` [B, C_last]; aux: `pos_embed` [1, C, h, w] and `pos_embed_tokens` [1, h*w, C] (row-major, the embedding added to the
    * patch tokens) and `intermediates.<s>` [B, h_s, w_s, C_s] for every stage s.
    */
   forward(p: Params, x: Tensor, opts?: HieraForwardOptions): ForwardOutput;
@@ -248,7 +248,7 @@ export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<
     const pos = posEmbedGrid(p, cfg, h, w); // [1, C, h, w]
     const withPos = add(reshape(feat, [B, C, N]), reshape(pos, [1, C, N]));
     const { tokens, intermediates } = hieraTrunk(p, withPos, cfg, plan, [h, w], opts);
-    const aux: Record<string, Tensor> = { pos_embed: gridToTokens(pos) };
+    const aux: Record<string, Tensor> = { pos_embed: pos, pos_embed_tokens: gridToTokens(pos) };
     intermediates.forEach((t, s) => (aux[`intermediates.${s}`] = t));
     const { logits, preLogits } = hieraHead(p, tokens, cfg, plan);
     return { logits, preLogits, aux };

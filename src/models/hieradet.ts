@@ -237,7 +237,7 @@ export class HieraDet implements Model<HieraDetConfig> {
 
   /**
    * x `[B, 3, H, W]` -> `aux['features.k']` (NCHW, stage k, highest resolution first),
-   * `aux.pos_embed_hw` (`[1, H/4, W/4, C]`, NHWC as sam2 adds it); `logits` = the last stage.
+   * `aux.pos_embed` (`[1, C, H/4, W/4]`), `aux.pos_embed_hw` (the same NHWC, as sam2 adds it); `logits` = the last stage.
    */
   forward(p: Params, x: Tensor, opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
@@ -251,10 +251,11 @@ export class HieraDet implements Model<HieraDetConfig> {
     const [wh, ww] = this.windowPosSize();
     const glob = p.param('pos_embed', [1, C, ...cfg.globalPosSize], truncNormal(0.02), { decay: false });
     const win = p.param('pos_embed_window', [1, C, wh, ww], truncNormal(0.02), { decay: false });
-    const pos = transpose(absWin(glob, win, gh, gw, { globalMode: 'bicubic' }), [0, 2, 3, 1]); // NHWC
+    const posGrid = absWin(glob, win, gh, gw, { globalMode: 'bicubic' }); // [1, C, gh, gw]
+    const pos = transpose(posGrid, [0, 2, 3, 1]); // NHWC
     h = add(h, pos);
     const ends = this.stageEnds();
-    const aux: Record<string, Tensor> = { pos_embed_hw: pos };
+    const aux: Record<string, Tensor> = { pos_embed: posGrid, pos_embed_hw: pos };
     const depth = this.blocks.length;
     const masks = opts.train ? opts.dropPathMasks : undefined;
     if (masks && masks.length && masks.length !== depth && masks.length !== 2 * depth) {

@@ -201,7 +201,7 @@ export class VitModel implements Model<VitConfig> {
 
   /**
    * Traces the forward pass for x [B, inChans, H, W]. aux: `tokens` (timm forward_features: the
-   * normed tokens [B, prefix + gh*gw, C]), `pos_embed` (the embedding added, [1, prefix + gh*gw, C]),
+   * normed tokens [B, prefix + gh*gw, C]), `pos_embed` (the patch grid's embedding [1, C, gh, gw]), `pos_embed_tokens` (the embedding added, [1, prefix + gh*gw, C]),
    * `block.i` (tokens after block i), and for 'sincos'/'resformer' `pos_embed_sincos` [1, C, gh, gw].
    */
   forward(p: Params, x: Tensor, opts: ForwardOptions = {}): ForwardOutput {
@@ -227,7 +227,9 @@ export class VitModel implements Model<VitConfig> {
     }
 
     const pos = this.posEmbed(p, t, gh, gw, prefix, aux);
-    aux.pos_embed = pos;
+    // The aux contract (src/models/types.ts): tokens as added, and the patch grid NCHW.
+    aux.pos_embed_tokens = pos;
+    aux.pos_embed = tokensToGrid(prefix ? slice(pos, 1, prefix) : pos, gh, gw);
     t = add(t, pos);
 
     const keep = dropPathKeep(cfg);
