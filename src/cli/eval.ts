@@ -33,7 +33,7 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { lineChart, saveChart } from '../eval/charts.ts';
 import { progress } from '../util/progress.ts';
 import { parseResolutions } from '../eval/sweep.ts';
-import { clipFramesOf, parseData } from './train.ts';
+import { DATA_SPECS, clipFramesOf, dataSplits } from '../data/spec.ts';
 import { SyntheticClipDataset } from '../data/clips.ts';
 import { sourceModelOf } from '../io/convert-weights.ts';
 import { type DetDataInfo, parseDetData } from './detect.ts';
@@ -180,7 +180,7 @@ export function evalData(spec: string, view: EvalView, baseRes: number, o: { see
   const frames = clipFramesOf(spec);
   if (frames !== undefined) return new SyntheticClipDataset({ seed: o.seed, split: 'val', size: o.valSize ?? 400, frames, mode: view, baseRes });
   if (view === 'canvas') throw new Error(`eval --view canvas: data '${spec}' has one field of view; canvas needs data rendered from scene descriptions (--data synthetic), or use --view zoom`);
-  const d = parseData(spec, { seed: o.seed, ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) });
+  const d = dataSplits(spec, { seed: o.seed, ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) });
   if (!d.val) throw new Error(`eval: data '${spec}' has no validation split (for a folder: <root>/val/<class>/...)`);
   return d.val;
 }
@@ -284,7 +284,7 @@ export function registerEvalCommand(program: Command): void {
     .requiredOption('--checkpoint <path>', 'a training run directory (or its last.json), or a .safetensors/.pth file')
     .requiredOption('--res <list>', "test resolutions: '32,48,64,96' or a range '32:128:16'")
     .option('--view <view>', 'zoom (the same scene larger) | canvas (same object size, larger field)', 'zoom')
-    .option('--data <spec>', 'synthetic | synthetic-clips[:frames] | fashion-mnist[:dir] | folder:<path> (default: what the run was trained on)')
+    .option('--data <spec>', `${DATA_SPECS} (default: what the run was trained on)`)
     .option('--base-res <n>', "canvas view: the resolution whose object size is kept (default: the checkpoint's size)")
     .option('--model <preset|json>', 'for a weights file without anyres.config metadata')
     .option('--ema', "evaluate the EMA weights a run kept (train --ema)")

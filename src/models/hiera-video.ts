@@ -32,6 +32,7 @@ import { resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOutput, type Model } from './types.ts';
 import { type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, patchGrid } from './hiera-config.ts';
 import { type HieraForwardOptions, createHiera, hieraHead, hieraTrunk, posEmbedGrid } from './hiera.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface HieraVideoConfig extends HieraConfig {
   /** Frames the temporal embedding is stored for (official input_size[0]). */
@@ -76,12 +77,7 @@ export interface HieraVideoModel extends Model<HieraVideoConfig> {
 }
 
 export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides: Partial<HieraVideoConfig> = {}): HieraVideoModel {
-  let baseCfg: HieraVideoConfig;
-  if (typeof cfgOrName === 'string') {
-    const found = hieraVideoPresets[cfgOrName];
-    if (!found) throw new Error(`createHieraVideo: unknown preset '${cfgOrName}' (known: ${Object.keys(hieraVideoPresets).join(', ')})`);
-    baseCfg = found;
-  } else baseCfg = cfgOrName;
+  const baseCfg = presetOrConfig(cfgOrName, hieraVideoPresets, 'createHieraVideo');
   const cfg: HieraVideoConfig = structuredClone({ ...baseCfg, ...overrides });
   if (cfg.posEmbed !== 'absolute' && cfg.posEmbed !== 'abswin') throw new Error(`createHieraVideo: posEmbed must be 'absolute' (official sep_pos_embed) or 'abswin', got '${String(cfg.posEmbed)}'`);
   if (!Number.isInteger(cfg.inputFrames) || cfg.inputFrames < 1) throw new Error(`createHieraVideo: inputFrames must be a positive integer, got ${cfg.inputFrames}`);

@@ -30,6 +30,7 @@ import { absWin, gridToTokens, resampleGrid, tokensToGrid } from '../posembed/gr
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
 import { type HieraBlockPlan, type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, hieraSizeStep, patchGrid } from './hiera-config.ts';
 import { hieraOrder, invertPermutation } from './hiera-layout.ts';
+import { presetOrConfig } from './preset.ts';
 
 export * from './hiera-config.ts';
 export { hieraOrder, invertPermutation, unrollIndex } from './hiera-layout.ts';
@@ -201,12 +202,7 @@ export function hieraHead(p: Params, tokens: Tensor, cfg: HieraConfig, plan: Hie
 
 /** Builds a Hiera model from a preset name or a config, with overrides. */
 export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<HieraConfig> = {}): HieraModel {
-  let baseCfg: HieraConfig;
-  if (typeof cfgOrName === 'string') {
-    const found = hieraPresets[cfgOrName];
-    if (!found) throw new Error(`createHiera: unknown preset '${cfgOrName}' (known: ${Object.keys(hieraPresets).join(', ')})`);
-    baseCfg = found;
-  } else baseCfg = cfgOrName;
+  const baseCfg = presetOrConfig(cfgOrName, hieraPresets, 'createHiera');
   const cfg: HieraConfig = structuredClone({ ...baseCfg, ...overrides });
   const plan = hieraPlan(cfg);
   const step = hieraSizeStep(cfg);

@@ -26,6 +26,7 @@ import { recursiveAbsWinWindow } from '../posembed/abswin.ts';
 import type { Grid } from '../posembed/reference.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface HieraDetConfig {
   /** Stage-1 width (sam2 `embed_dim`). */
@@ -285,8 +286,7 @@ export class HieraDet implements Model<HieraDetConfig> {
 
 /** Builds a HieraDet from a preset name or a config, with overrides. */
 export function createHieraDet(cfg: HieraDetConfig | string, overrides: Partial<HieraDetConfig> = {}): HieraDet {
-  const base = typeof cfg === 'string' ? hieradetPresets[cfg] : cfg;
-  if (!base) throw new Error(`createHieraDet: unknown preset '${String(cfg)}' (known: ${Object.keys(hieradetPresets).join(', ')})`);
+  const base = presetOrConfig(cfg, hieradetPresets, 'createHieraDet');
   return new HieraDet({ ...base, ...overrides });
 }
 

@@ -29,6 +29,7 @@ import { globalPosEmbed, localPosEmbed } from '../nn/resformer.ts';
 import { gridToTokens, resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 /**
  * How positions enter the model.
@@ -295,12 +296,7 @@ export class VitModel implements Model<VitConfig> {
  * createVit('vit-small', { imgSize: [384, 384], dropPathRate: 0.1 });
  */
 export function createVit(cfg: VitConfig | string, overrides: Partial<VitConfig> = {}): VitModel {
-  let c: VitConfig;
-  if (typeof cfg === 'string') {
-    const preset = vitPresets[cfg];
-    if (!preset) throw new Error(`createVit: unknown preset '${cfg}' (known: ${Object.keys(vitPresets).join(', ')})`);
-    c = preset;
-  } else c = cfg;
+  const c = presetOrConfig(cfg, vitPresets, 'createVit');
   const merged: VitConfig = { ...c, ...overrides, imgSize: [...(overrides.imgSize ?? c.imgSize)] };
   return new VitModel(merged);
 }

@@ -26,6 +26,7 @@ import { relPosAttention } from '../nn/relpos-attention.ts';
 import { windowPartition, windowUnpartition } from '../nn/window.ts';
 import { absWin, resampleGrid, tileWindow, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface VitDetPyramidConfig {
   /** Output channels of every level (detectron2 `out_channels`, 256). */
@@ -326,8 +327,7 @@ export class VitDet implements Model<VitDetConfig> {
 
 /** Builds a ViTDet from a preset name or a config, with overrides (e.g. `{ posEmbed: 'abswin', relPos: 'global' }`). */
 export function createVitDet(cfg: VitDetConfig | string, overrides: Partial<VitDetConfig> = {}): VitDet {
-  const base = typeof cfg === 'string' ? vitdetPresets[cfg] : cfg;
-  if (!base) throw new Error(`createVitDet: unknown preset '${String(cfg)}' (known: ${Object.keys(vitdetPresets).join(', ')})`);
+  const base = presetOrConfig(cfg, vitdetPresets, 'createVitDet');
   return new VitDet({ ...base, ...overrides });
 }
 
