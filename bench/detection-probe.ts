@@ -5,7 +5,8 @@
  * and, per variant, mean ± sd over the seeds and the paired difference to variant (d).
  *
  * Arguments (all optional): --seeds 100,101 --variants a,b,c,d,e|none --control d|none --hiera on|off
- * --steps N --lr X --batch N --warmup N --layer-decay X --pretrain-steps N --pretrain-lr X
+ * --steps N --lr X --batch N --warmup N --layer-decay X --pretrain-steps N --pretrain-lr X --pretrain-batch N
+ * --pretrain-kind classify|mae --mask-ratio X
  * --lsj min,max|none --train-size N --size-range lo,hi --quick (start from the quick plan).
  *
  * @example
@@ -70,6 +71,14 @@ export async function run(args: readonly string[]): Promise<void> {
   o.det.trainSize = num(arg(args, 'train-size'), 'train-size') ?? o.det.trainSize;
   o.pretrain.steps = num(arg(args, 'pretrain-steps'), 'pretrain-steps') ?? o.pretrain.steps;
   o.pretrain.lr = num(arg(args, 'pretrain-lr'), 'pretrain-lr') ?? o.pretrain.lr;
+  o.pretrain.batch = num(arg(args, 'pretrain-batch'), 'pretrain-batch') ?? o.pretrain.batch;
+  const kind = arg(args, 'pretrain-kind');
+  if (kind !== undefined) {
+    if (kind !== 'classify' && kind !== 'mae') throw new Error(`detection-probe: --pretrain-kind must be classify or mae, got '${kind}'`);
+    o.pretrain.kind = kind;
+  }
+  const ratio = num(arg(args, 'mask-ratio'), 'mask-ratio');
+  if (ratio !== undefined) o.pretrain.mae = { decoderEmbedDim: 64, decoderDepth: 1, decoderNumHeads: 2, ...(o.pretrain.mae ?? {}), maskRatio: ratio };
   const lsj = arg(args, 'lsj');
   if (lsj === 'none') o.det.lsj = null;
   else if (lsj) {
@@ -84,7 +93,7 @@ export async function run(args: readonly string[]): Promise<void> {
   console.log(`detection-probe: ${JSON.stringify({ seeds: o.seeds, variants: o.variants, control: o.control, pretrain: o.pretrain, det: o.det, hiera: o.hiera })}`);
   const t0 = performance.now();
   const r = await runDetectionExperiment(new Runtime(), o, (m) => console.log(m));
-  for (const x of r.pretrain) console.log(`pretrain ${x.model} seed ${x.seed}: ${x.accuracy.toFixed(1)}% (${x.seconds.toFixed(0)} s)`);
+  for (const x of r.pretrain) console.log(`pretrain ${x.model} (${x.kind}) seed ${x.seed}: ${x.accuracy === null ? `loss ${x.finalLoss.toFixed(3)}` : `${x.accuracy.toFixed(1)}%`} (${x.seconds.toFixed(0)} s)`);
   summarise(r.rows);
   console.log(`detection-probe: ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }

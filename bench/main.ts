@@ -14,6 +14,7 @@ const benches: Record<string, { describe: string; load: () => Promise<BenchModul
   engine: { describe: 'matmul rate vs a transformer MLP block forward and forward+backward+AdamW', load: () => import('./engine.ts') },
   models: { describe: 'ViT-Ti/16 and Hiera-T at 224 (forward/train img/s, GFLOP/img, matmul fraction) and ViTDet-B relpos-everywhere vs abs-win', load: () => import('./models.ts') },
   'detection-probe': { describe: 'the reproduce detection section with overrides, on other seeds: how its recipe was chosen (AP per variant, spread, paired differences)', load: () => import('./detection-probe.ts') },
+  'pretrain-probe': { describe: 'the detection section\'s ViT classification pretraining with overrides, on other seeds: top-1 per recipe', load: () => import('./pretrain-probe.ts') },
   detect: { describe: 'FCOS detectors on ViTDet-mini and HieraDet-mini: train step and inference img/s, host target assignment ms, fraction of the matmul rate', load: () => import('./detect.ts') },
   'coco-eval': { describe: 'COCOeval (bbox and segm) on 300 images x 100 detections: ms per evaluation', load: () => import('./coco-eval.ts') },
   peer: { describe: 'our ViT-Ti/16 forward vs the torch.onnx.export peer graph in the same process (img/s ratio)', load: () => import('./peer.ts') },

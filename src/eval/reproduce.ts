@@ -576,12 +576,12 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
   if (!skip.has('detection')) {
     log('== 6. detection: ViTDet / HieraDet from a pretrained classifier');
     const res = await runDetectionExperiment(rt, p.detection, log);
-    summary.detection = await detectionSection(report, res, p.detection);
+    summary.detection = await detectionSection(report, res, p.detection, 6, paired);
   }
   const seconds = (performance.now() - t0) / 1000;
   report.section('Summary');
   report.text(
-    'The verdict of every comparison, as computed from the tables above. Hiera rows (sections 1, 1b, 2b, 3b) and the ResFormer regions (section 4) are paired by seed: ' +
+    'The verdict of every comparison, as computed from the tables above. Hiera rows (sections 1, 1b, 2b, 3b), the ResFormer regions (section 4) and the detection comparisons (section 6) are paired by seed: ' +
       `${PAIRED_RULE}. Other rows: a difference counts only when it exceeds twice the larger seed standard deviation. All numbers are also in \`summary.json\`; ` +
       'the paired rows, with their per-seed differences, are in `results.json` under `data.paired`.',
   );

@@ -22,10 +22,16 @@ export interface DetectionComparisonData {
   /** Variant names (`a` ... `e`, `interp`, `abswin`, `control`). */
   a: string;
   b: string;
-  /** mean AP(b) − mean AP(a), points. */
+  /** Mean over seeds of AP(b) − AP(a), points (paired by seed). */
   diff: number;
   /** AP(b) − AP(a) per seed (same seed = same pretrained weights and batches), mean ± sd. */
   paired: MeanSpread;
+  /** 95% t interval of the paired mean (src/eval/paired.ts); null below 2 seeds. */
+  low: number | null;
+  high: number | null;
+  /** Seeds paired. */
+  n: number;
+  /** The paired verdict (src/eval/paired.ts `pairedVerdict`). */
   verdict: string;
 }
 
@@ -33,7 +39,8 @@ export interface DetectionData {
   seeds: number[];
   variants: DetectionVariantData[];
   comparisons: DetectionComparisonData[];
-  pretrain: { model: string; seed: number; accuracy: number }[];
+  /** Per pretraining run: top-1 % for classification (null for the MAE) and the final training loss. */
+  pretrain: { model: string; kind: string; seed: number; accuracy: number | null; finalLoss: number }[];
   /** Largest seed sd of AP over the variants and largest sd of a paired difference (points). */
   spread: { apSd: number; pairedSd: number };
 }
@@ -87,6 +94,16 @@ export function validateDetectionData(v: unknown, at = 'data.detection'): string
       if (!isNum(c['diff'])) p.push(`${path}.diff: expected a number`);
       ms(c['paired'], `${path}.paired`, -100, 100);
       if (typeof c['verdict'] !== 'string' || !c['verdict']) p.push(`${path}.verdict: expected a non-empty string`);
+      if (!Number.isInteger(c['n']) || (c['n'] as number) < 1 || (c['n'] as number) > nSeeds) p.push(`${path}.n: expected the number of paired seeds (1..${nSeeds}), got ${String(c['n'])}`);
+      const lo = c['low'];
+      const hi = c['high'];
+      if ((c['n'] as number) >= 2) {
+        if (!isNum(lo) || !isNum(hi) || lo > hi) p.push(`${path}: low/high must be an interval for ${String(c['n'])} seeds, got [${String(lo)}, ${String(hi)}]`);
+        else if (isNum(c['diff']) && (c['diff'] < lo - 1e-9 || c['diff'] > hi + 1e-9)) p.push(`${path}: diff ${c['diff']} lies outside its interval [${lo}, ${hi}]`);
+        else if (typeof c['verdict'] === 'string' && c['verdict'] !== 'both near chance' && (lo > 0 || hi < 0) !== c['verdict'].includes('excludes 0')) {
+          p.push(`${path}.verdict: '${c['verdict']}' disagrees with the interval [${lo}, ${hi}]`);
+        }
+      } else if (lo !== null || hi !== null) p.push(`${path}: one seed has no interval; low and high must be null`);
     });
   }
   const sp = v['spread'];

@@ -21,7 +21,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { type Compiled, type Graph, type HostTensor, type Tensor, Runtime, grad, host } from '../graph/index.ts';
 import { Params, type ParamInfo } from '../nn/params.ts';
-import { type HieraMaeConfig, type HieraMaeModel, createHieraMae, maskIndexFeeds, randomMaskUnits } from '../models/hiera-mae.ts';
+import { type HieraMaeConfig, type HieraMaeModel, type MaeMaskInputs, createHieraMae, maskIndexFeeds, randomMaskUnits } from '../models/hiera-mae.ts';
 import { absWinEmbed } from '../posembed/abswin.ts';
 import { resample2d } from '../posembed/resample.ts';
 import { tokensToGrid } from '../posembed/reference.ts';
@@ -65,8 +65,21 @@ export interface MaeStep {
 
 let maeStepCounter = 0;
 
+/**
+ * What the compiled step needs of an MAE: Hiera's (src/models/hiera-mae.ts) and the plain ViT's
+ * (src/models/vit-mae.ts) share the mask convention (1 = keep, `maskIndexFeeds`).
+ */
+export interface MaeStepModel {
+  readonly defaultRes: [number, number];
+  readonly config: { maskRatio: number };
+  layoutAt(H: number, W: number): { numMaskUnits: number };
+  lenKeep(H: number, W: number, ratio?: number): number;
+  forward(p: Params, x: Tensor, masks: MaeMaskInputs): { loss: Tensor };
+  paramInfos(): Map<string, ParamInfo>;
+}
+
 /** Compiles (lazily, once) the MAE pretraining step of `model`. */
-export function compileMaeStep(rt: Runtime, model: HieraMaeModel, opts: MaeStepOptions): MaeStep {
+export function compileMaeStep(rt: Runtime, model: MaeStepModel, opts: MaeStepOptions): MaeStep {
   const B = opts.batch;
   if (!Number.isInteger(B) || B < 1) throw new RangeError(`compileMaeStep: batch must be a positive integer, got ${B}`);
   const r = opts.res ?? model.defaultRes;

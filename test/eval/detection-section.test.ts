@@ -14,6 +14,7 @@ import { runDetectionExperiment } from '../../src/eval/experiments/detection.ts'
 import { detectionSection } from '../../src/eval/experiments/detection-report.ts';
 import { Report, validateResults, validateResultsFile, type ResultsJson } from '../../src/eval/report.ts';
 import type { DetectionData } from '../../src/eval/results-detection.ts';
+import { PAIRED_RULE, type PairedRowData, validatePairedData } from '../../src/eval/paired.ts';
 
 const rt = new Runtime();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-det-section-'));
@@ -42,7 +43,12 @@ test('quick detection plan: every variant, the control and HieraDet give well-fo
   assert.deepEqual(res.grids, { pretrain: 4, det: 16, window: 4, hieraPretrain: [8, 8], hieraDet: [32, 32] });
   assert.equal(res.pictures.length, 1);
   const r = new Report('detection section test', { command: 'test' });
-  const summary = await detectionSection(r, res, o);
+  const paired: PairedRowData[] = [];
+  const summary = await detectionSection(r, res, o, 6, paired);
+  // Every comparison is paired by seed with its t interval, and joins the main job's data.paired.
+  assert.deepEqual(paired.map((p) => `${p.part}:${p.comparison}:${p.n}`), ['detection:c vs b:2', 'detection:abswin vs interp:2']);
+  assert.deepEqual(validatePairedData({ rule: PAIRED_RULE, rows: paired }), []);
+  for (const p of paired) assert.ok(p.low !== null && p.high !== null && p.low <= p.mean && p.mean <= p.high);
   assert.ok(summary['c vs b'] && summary['abswin vs interp'] && summary['d vs control'] === undefined, Object.keys(summary).join(', '));
   const out = await r.write(path.join(tmp, 'report'));
   assert.deepEqual(out.problems, []);
@@ -65,8 +71,14 @@ test('quick detection plan: every variant, the control and HieraDet give well-fo
   d.variants[0]!.perSeed.pop();
   d.variants[1]!.ap = { mean: 140, spread: 1 };
   d.comparisons[0]!.a = 'zz';
+  // A verdict that contradicts its interval is refused too.
+  d.comparisons[1]!.low = 0.5;
+  d.comparisons[1]!.high = 0.5 + Math.abs(d.comparisons[1]!.diff) + 1;
+  d.comparisons[1]!.diff = 0.5 + Math.abs(d.comparisons[1]!.diff) / 2;
+  d.comparisons[1]!.verdict = 'within noise (95% CI includes 0)';
   const problems = validateResults(bad);
-  assert.equal(problems.length, 3, problems.join('\n'));
+  assert.equal(problems.length, 4, problems.join('\n'));
+  assert.ok(problems.some((p) => /comparisons\[1\]\.verdict: 'within noise .*' disagrees with the interval/.test(p)), problems.join('\n'));
   assert.ok(problems.some((p) => /variants\[0\]\.perSeed: expected one entry per seed \(2\), got 1/.test(p)));
   assert.ok(problems.some((p) => /variants\[1\]\.ap: mean 140 outside \[0, 100\]/.test(p)));
   assert.ok(problems.some((p) => /comparisons\[0\]\.a: 'zz' is not one of the variants/.test(p)));

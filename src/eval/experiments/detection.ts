@@ -35,10 +35,12 @@ import { trainDetector } from '../../det/trainer.ts';
 import { evaluateDetector } from '../../det/evaluate.ts';
 import { predictDetections } from '../../det/predict.ts';
 import { SyntheticDetDataset } from '../../det/data/synthetic.ts';
+import { cachedDetDataset } from '../../det/data/cache.ts';
 import type { LsjOptions } from '../../det/data/lsj.ts';
 import { drawDetectionsPng } from '../../det/draw.ts';
 import type { DetDataset } from '../../det/types.ts';
-import { type FitOptions, accuracy, fit } from './fit.ts';
+import { type FitOptions, accuracy, fit, fitInitialState, fitMae } from './fit.ts';
+import { type VitMaeModel, createVitMae } from '../../models/vit-mae.ts';
 
 /** The ViTDet variants of Tab. 3 (a-d) and Tab. 4 (e). */
 export const VITDET_VARIANTS = {
@@ -77,8 +79,16 @@ export interface DetectionExperimentOptions {
   /** Shape classes of both the pretraining and the detection data (the first N of each set: disc, ring, square, triangle, cross...). */
   numClasses: number;
   vit: { patchSize: number; embedDim: number; depth: number; numHeads: number; globalBlocks: number[] };
-  /** Classification pretraining of the ViT at `res` px (grid res / patch). */
-  pretrain: TrainRecipe & { res: number; trainSize: number; valSize: number };
+  /**
+   * Pretraining of the ViT at `res` px (grid res / patch), on the synthetic shapes: 'classify'
+   * (supervised, mean-pooled head) or 'mae' (a masked autoencoder, src/models/vit-mae.ts: the
+   * pretraining ViTDet starts from). Default 'classify'.
+   */
+  pretrain: TrainRecipe & {
+    res: number; trainSize: number; valSize: number;
+    kind?: 'classify' | 'mae';
+    mae?: { maskRatio: number; decoderEmbedDim: number; decoderDepth: number; decoderNumHeads: number };
+  };
   det: DetFinetuneRecipe & {
     /** Fine-tuning (and test) size in px. */
     res: number;
@@ -130,9 +140,13 @@ export interface DetRow {
 
 export interface PretrainRow {
   model: 'vit' | 'hiera';
+  /** 'classify' or 'mae'. */
+  kind: 'classify' | 'mae';
   seed: number;
-  /** Top-1 % on the pretraining task's validation set. */
-  accuracy: number;
+  /** Top-1 % on the pretraining task's validation set (classification); null for the MAE. */
+  accuracy: number | null;
+  /** Mean training loss over the last tenth of the steps (cross-entropy, or the MAE's norm-pix MSE). */
+  finalLoss: number;
   seconds: number;
 }
 
@@ -190,13 +204,17 @@ export function pretrainHieraModel(o: DetectionExperimentOptions): HieraModel {
   return createHiera('hiera-mini', { ...h.arch, inputSize: [h.pretrain.res, h.pretrain.res], numClasses: o.numClasses, posEmbed: 'absolute', headInitScale: 1 });
 }
 
-/** The detection data: synthetic scenes of the same shape classes as the pretraining (train with LSJ, val in the evaluation view). */
-export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset; val: SyntheticDetDataset } {
+/**
+ * The detection data: synthetic scenes of the same shape classes as the pretraining (train with LSJ
+ * if the plan says so, val in the evaluation view). Deterministic views are cached
+ * (src/det/data/cache.ts): every detector of a seed trains on the same batches and every detector
+ * is evaluated on the same scenes, so each scene is rendered once, not once per detector.
+ */
+export function detDatasets(o: DetectionExperimentOptions): { train: DetDataset; val: DetDataset } {
   const size: [number, number] = [o.det.res, o.det.res];
-  return {
-    train: new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) }),
-    val: new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange }),
-  };
+  const train = new SyntheticDetDataset({ seed: 1, split: 'train', size: o.det.trainSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange, ...(o.det.lsj ? { lsj: o.det.lsj } : {}) });
+  const val = new SyntheticDetDataset({ seed: 1, split: 'val', size: o.det.valSize, classes: o.numClasses, evalSize: size, sizeRange: o.det.sizeRange });
+  return { train: cachedDetDataset(train, { dropMasks: true }), val: cachedDetDataset(val) };
 }
 
 export interface FinetuneResult {
@@ -259,14 +277,46 @@ function pretrainData(o: DetectionExperimentOptions): { train: SyntheticDataset;
   };
 }
 
-/** Pretrains the ViT of one seed; returns its weights and validation accuracy. */
+const tailMean = (losses: readonly { loss: number }[]): number => {
+  const tail = losses.slice(-Math.max(1, Math.floor(losses.length / 10)));
+  return tail.reduce((a, b) => a + b.loss, 0) / tail.length;
+};
+
+/** The MAE of the pretraining ViT: the same encoder (names, shapes) plus the decoder of `o.pretrain.mae`. */
+export function pretrainVitMae(o: DetectionExperimentOptions): VitMaeModel {
+  const v = o.vit;
+  const m = o.pretrain.mae ?? { maskRatio: 0.75, decoderEmbedDim: 64, decoderDepth: 1, decoderNumHeads: 2 };
+  return createVitMae({
+    encoder: { patchSize: v.patchSize, embedDim: v.embedDim, depth: v.depth, numHeads: v.numHeads, imgSize: [o.pretrain.res, o.pretrain.res] },
+    ...m,
+  });
+}
+
+/**
+ * Pretrains the ViT of one seed (classification or MAE, `o.pretrain.kind`); returns the classifier
+ * ViT with the pretrained weights (for the MAE: its encoder, the classifier's head left at init).
+ */
 export async function pretrainVit(rt: Runtime, o: DetectionExperimentOptions, seed: number): Promise<{ model: VitModel; params: ParamMap; row: PretrainRow }> {
   const model = pretrainVitModel(o);
   const d = pretrainData(o);
-  const { res, trainSize: _t, valSize: _v, ...recipe } = o.pretrain;
+  const { res, trainSize: _t, valSize: _v, kind = 'classify', mae: _m, ...recipe } = o.pretrain;
+  if (kind === 'mae') {
+    const mae = pretrainVitMae(o);
+    const r = await fitMae(rt, mae, d.train, {
+      steps: recipe.steps, batch: recipe.batch, res, lr: recipe.lr, weightDecay: recipe.weightDecay, warmupSteps: recipe.warmupSteps, seed,
+      label: `det: MAE-pretrain ViT seed ${seed} @${res}`,
+    });
+    const params = fitInitialState(model, seed).params;
+    for (const n of mae.encoderParamNames()) {
+      if (!params.has(n)) throw new Error(`pretrainVit: MAE encoder parameter '${n}' is not a parameter of the ViT`);
+      params.set(n, r.params.get(n)!);
+    }
+    await rt.clear();
+    return { model, params, row: { model: 'vit', kind, seed, accuracy: null, finalLoss: tailMean(r.losses), seconds: r.seconds } };
+  }
   const r = await fit(rt, model, d.train, { ...recipe, seed, resolutions: [res], label: `det: pretrain ViT seed ${seed} @${res}` });
   const acc = await accuracy(rt, model, r.params, d.val, res);
-  return { model, params: r.params, row: { model: 'vit', seed, accuracy: acc, seconds: r.seconds } };
+  return { model, params: r.params, row: { model: 'vit', kind, seed, accuracy: acc, finalLoss: tailMean(r.losses), seconds: r.seconds } };
 }
 
 /** The ViTDet of `variant` initialised from the pretrained ViT (or from random weights for the control). */
@@ -313,7 +363,8 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
     const pre = vitRuns ? await pretrainVit(rt, o, seed) : null;
     if (pre) {
       pretrain.push(pre.row);
-      log(`det: ViT seed ${seed} pretrained at ${o.pretrain.res} px (${g}x${g} tokens): ${pre.row.accuracy.toFixed(1)}% on ${o.numClasses} classes, ${pre.row.seconds.toFixed(0)} s`);
+      const got = pre.row.accuracy === null ? `MAE loss ${pre.row.finalLoss.toFixed(3)}` : `${pre.row.accuracy.toFixed(1)}% on ${o.numClasses} classes`;
+      log(`det: ViT seed ${seed} pretrained (${pre.row.kind}) at ${o.pretrain.res} px (${g}x${g} tokens): ${got}, ${pre.row.seconds.toFixed(0)} s`);
     }
     for (const variant of o.variants) {
       if (!pre) break;
@@ -344,7 +395,7 @@ export async function runDetectionExperiment(rt: Runtime, o: DetectionExperiment
       const { res, ...recipe } = h.pretrain;
       const fr = await fit(rt, hm, d.train, { ...recipe, seed, resolutions: [res], label: `det: pretrain Hiera seed ${seed} @${res}` });
       const acc = await accuracy(rt, hm, fr.params, d.val, res);
-      pretrain.push({ model: 'hiera', seed, accuracy: acc, seconds: fr.seconds });
+      pretrain.push({ model: 'hiera', kind: 'classify', seed, accuracy: acc, finalLoss: tailMean(fr.losses), seconds: fr.seconds });
       log(`det: Hiera seed ${seed} pretrained at ${res} px: ${acc.toFixed(1)}%, ${fr.seconds.toFixed(0)} s`);
       for (const variant of Object.keys(HIERADET_VARIANTS) as HieraDetVariant[]) {
         const bb = hieradetFromHiera(hm, fr.params, { posEmbedInit: HIERADET_VARIANTS[variant].posEmbedInit, imgSize: o.det.res, seed });

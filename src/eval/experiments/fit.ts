@@ -12,6 +12,7 @@ import type { Model } from '../../models/types.ts';
 import { cosineLr } from '../../train/schedule.ts';
 import { type TrainState, initState } from '../../train/state.ts';
 import { compileTrainStep } from '../../train/step.ts';
+import { type MaeStepModel, compileMaeStep } from '../../train/mae.ts';
 import { evaluate } from '../../train/trainer.ts';
 import { Rng, hashSeed } from '../../util/rng.ts';
 import { progress } from '../../util/progress.ts';
@@ -114,6 +115,48 @@ export async function fit(rt: Runtime, model: Model, train: Dataset, o: FitOptio
   if (every === 0 || state.step % every !== 0) o.hook?.(state.step, state.params, lastLoss);
   const seconds = (performance.now() - t0) / 1000;
   return { params: state.params, losses, seconds, imagesPerSecond: (o.steps * o.batch * resolutions.length) / seconds };
+}
+
+export interface FitMaeOptions {
+  steps: number;
+  batch: number;
+  res: number;
+  lr: number;
+  weightDecay: number;
+  warmupSteps: number;
+  seed: number;
+  /** Fraction of mask units dropped (default the model's). */
+  maskRatio?: number;
+  label?: string;
+}
+
+/**
+ * MAE pretraining with `fit`'s conventions: the same batches as `fit` for the seed (`fitLoader`),
+ * per-name initial weights (`fitInitialState`), the cosine schedule, and masks drawn from
+ * (seed, 'mask'). Works for either MAE (src/train/mae.ts `MaeStepModel`).
+ */
+export async function fitMae(rt: Runtime, model: MaeStepModel, train: Dataset, o: FitMaeOptions): Promise<Omit<FitResult, 'imagesPerSecond'>> {
+  const loader = fitLoader(train, { seed: o.seed, batch: o.batch, resolutions: [o.res] });
+  const step = compileMaeStep(rt, model, { batch: o.batch, res: o.res, ...(o.maskRatio !== undefined ? { maskRatio: o.maskRatio } : {}), optimizer: { weightDecay: o.weightDecay } });
+  let state: TrainState = initState(model.paramInfos(), new Rng(hashSeed(o.seed, 'init')));
+  const rng = new Rng(hashSeed(o.seed, 'mask'));
+  const schedule = { baseLr: o.lr, totalSteps: o.steps, warmupSteps: Math.min(o.warmupSteps, o.steps), minLr: o.lr * 0.01 };
+  const bar = progress(o.steps, o.label ?? 'mae');
+  const losses: { step: number; loss: number }[] = [];
+  const t0 = performance.now();
+  outer: for (let epoch = 0; ; epoch++) {
+    for await (const b of loader.epoch(epoch)) {
+      if (state.step >= o.steps) break outer;
+      const lr = cosineLr(schedule, state.step);
+      const r = await step.run(state, { x: b.batches[0]!.x, lr, rng });
+      if (!Number.isFinite(r.loss)) throw new Error(`fitMae(${o.label ?? 'mae'}): loss is ${r.loss} at step ${state.step + 1}; lower the lr`);
+      state = r.state;
+      losses.push({ step: state.step, loss: r.loss });
+      bar.tick(1, { loss: r.loss, lr });
+    }
+  }
+  bar.done();
+  return { params: state.params, losses, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Top-1 accuracy in percent at one test resolution. */
