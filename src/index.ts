@@ -12,14 +12,24 @@ export * as nn from './nn/index.ts';
 export { Params, collectParams, initWeights, countParams, type ForkableRandom, type ParamInfo, type Weights } from './nn/params.ts';
 export * as posembed from './posembed/index.ts';
 export * from './posembed/graph.ts';
-export type { Model, ForwardOptions, ForwardOutput } from './models/types.ts';
+export type { Model, ForwardOptions, ForwardOutput, LearnedPosEmbed } from './models/types.ts';
 export { createVit, vitPresets, type VitConfig } from './models/vit.ts';
 export { createHiera, hieraPresets, type HieraConfig } from './models/hiera.ts';
 export { createHieraVideo, hieraVideoPresets, type HieraVideoConfig } from './models/hiera-video.ts';
 export { createHieraMae } from './models/hiera-mae.ts';
 export { createVitDet, vitdetPresets, vitdetSpeedConfigs, type VitDetConfig } from './models/vitdet.ts';
 export { createHieraDet, hieradetPresets, recursiveAbsWinInit, type HieraDetConfig } from './models/hieradet.ts';
-export { createModel, presetNames, describePreset, modelFromCheckpointConfig, modelFromSpec, parseModelSpec } from './models/registry.ts';
+export {
+  createModel, presetNames, describePreset, modelFromCheckpointConfig, modelFromSpec, parseModelSpec, familyOf, familyOfPreset,
+  modelForTraining, trainPresetNames, MODEL_FAMILIES, type FamilyTable, type ModelFamily, type TrainOverrides,
+} from './models/registry.ts';
+export { positionEmbeddingAt, attentionWindowOf } from './models/position-embedding.ts';
+export { similarityOf, type SimilarityReport } from './posembed/similarity.ts';
+export { writeSimilarityFigures } from './eval/similarity-figures.ts';
+// Checkpoint conversion (`anyres convert`): whole files, containers only, and the weight rules.
+export { convertCheckpoint, type ConvertOptions, type ConvertResult } from './train/convert-checkpoint.ts';
+export { convertFormat, outputFormatOf, type FormatConvertResult } from './io/convert-format.ts';
+export { convertWeights, sourceModelOf, POSEMBED_CONVERTS, type ConvertWeightsOptions, type ConvertedWeights, type PosEmbedConvert } from './io/convert-weights.ts';
 export * as io from './io/index.ts';
 export * as data from './data/index.ts';
 export { compileTrainStep, compileEval } from './train/step.ts';

@@ -1,202 +1,20 @@
 /**
- * `anyres convert`: bring a checkpoint to a new resolution or a new position-embedding scheme,
- * and `anyres similarity`: how window-tiled a checkpoint's position embedding is.
- *
- * Conversions (`--posembed-convert`):
- * - `interpolate` (default): the learned absolute embedding is resampled to the grid of `--res` by
- *   the model's own rule (timm ViT: bicubic with antialias, as `resample_abs_pos_embed`; official
- *   Hiera and ViTDet: bicubic, `F.interpolate(align_corners=False)`). The converted model at `--res`
- *   computes exactly what the original computes when fed `--res` images. Resolution-independent
- *   embeddings (abs-win, ResFormer's GPE) are copied; only the stored default size changes.
- * - `abswin`: an ORIGINAL Hiera (learned absolute `pos_embed [1, h·w, C]`) becomes an abs-win Hiera
- *   (Bolya et al. 2024, Sec. 4): `absWinFromLearned` splits the learned embedding into a window
- *   embedding (one mask unit, `pos_embed_window [1, C, wh, ww]`) and a global one
- *   (`pos_embed [1, C, gh, gw]`, `--global-size`, default the config's 7x7) such that
- *   `interpolate(global) + tile(window)` reproduces it in least squares. Assumptions: the learned
- *   embedding is a smooth field plus a pattern periodic in the mask unit (what the paper observes in
- *   window-attention models, Sec. 3 / Fig. 4); the per-channel constant goes to the global part. The
- *   split is exact (relative residual ~0) when the embedding is exactly tiled + global; otherwise the
- *   residual is reported and the converted model differs from the original at the pretrain size by
- *   that residual.
- * - `tile`: a plain ViT's learned embedding becomes the window embedding of a windowed backbone
- *   (`--target`, a ViTDet preset): ViTDet's abs-win recipe tiles the pretrained grid over the feature
- *   map (Sec. 5), with the ViT's blocks copied; ViTDet-only parameters (rel-pos tables, pyramid) are
- *   initialised and listed, the ViT's cls token, final norm and head are dropped and listed.
- *
- * The output is a safetensors file (official names, F32) written atomically, with `__metadata__`
- * `anyres.config` = `{family, config}` (read back by `modelFromCheckpointConfig` and `anyres export`).
- *
- * @example
- * // anyres convert --from hiera_tiny_224.pth --model hiera-tiny --to hiera-tiny-abswin.safetensors --posembed-convert abswin
- * const r = convertCheckpoint({ from: 'in.safetensors', to: 'out.safetensors', res: [96, 96], posembedConvert: 'interpolate' });
+ * `anyres convert` and `anyres similarity`: flags in, library calls, lines out. The rules live in
+ * the library: src/train/convert-checkpoint.ts (`convertCheckpoint`, whose file comment documents
+ * the conversions), src/io/convert-format.ts (`convertFormat`), src/io/convert-weights.ts,
+ * src/models/position-embedding.ts (`positionEmbeddingAt`), src/posembed/similarity.ts
+ * (`similarityOf`) and src/eval/similarity-figures.ts.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import type { Model } from '../models/types.ts';
-import { type HieraConfig, patchGrid } from '../models/hiera-config.ts';
-import type { VitConfig } from '../models/vit.ts';
-import type { VitDetConfig } from '../models/vitdet.ts';
-import type { HieraDetConfig } from '../models/hieradet.ts';
-import { checkpointConfigOf } from '../models/registry.ts';
-import { Params, type Weights } from '../nn/params.ts';
-import { Runtime, host } from '../graph/runtime.ts';
-import { type Grid, tokensToGrid } from '../posembed/reference.ts';
-import { tiledEnergyShare, windowSimilarity } from '../posembed/similarity.ts';
-import { type NamedTensor, saveSafetensors } from '../io/safetensors.ts';
-import { loadWeightsFromTensors, readCheckpointFile } from '../io/load-model.ts';
 import { loadModelCheckpoint, readAnyCheckpoint } from '../io/read-checkpoint.ts';
-import { type Layout, LAYOUTS, isLayout, toLayout } from '../io/layouts.ts';
-import { type TorchSaveValue, savePth } from '../io/pth-write.ts';
-import { sniffCheckpoint } from '../io/checkpoint.ts';
-import { ArrayValue, readPth } from '../io/pth.ts';
-import { readNumpyPickle } from '../io/numpy-pickle.ts';
-import type { PyValue } from '../io/pickle.ts';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
-import { LAST_JSON, saveCheckpoint } from '../io/train-checkpoint.ts';
-import { stateFromParams } from '../train/state.ts';
-import { heatmapGrid } from '../eval/heatmap.ts';
-import { barChart, saveChart } from '../eval/charts.ts';
-import { writeFileAtomicAsync } from '../util/atomic.ts';
-
-// The weight conversion itself is library code (src/io/convert-weights.ts); re-exported for existing callers.
-export { POSEMBED_CONVERTS, convertWeights, sourceModelOf, type ConvertWeightsOptions, type ConvertedWeights, type PosEmbedConvert } from '../io/convert-weights.ts';
-import { type ConvertWeightsOptions, type ConvertedWeights, POSEMBED_CONVERTS, type PosEmbedConvert, asTensors, convertWeights, sourceModelOf } from '../io/convert-weights.ts';
-
-export interface ConvertOptions extends ConvertWeightsOptions {
-  from: string;
-  to: string;
-  /** Source model: preset, inline JSON or JSON file; default the checkpoint's recorded spec. */
-  model?: string;
-  numClasses?: number;
-  /** Missing/unexpected keys in the SOURCE load are errors (default true). */
-  strict?: boolean;
-  sourceGrid?: [number, number];
-  /** Write the key names and nesting of this source's code (src/io/layouts.ts) instead of ours. */
-  layout?: Layout;
-  /**
-   * Write `to` as a training run directory (last.json + ckpt-0.safetensors, fresh optimizer
-   * moments) that `anyres finetune --from` / `train --resume` start from.
-   */
-  run?: boolean;
-}
-
-export interface ConvertResult extends ConvertedWeights {
-  source: Model;
-  /** Load report of the source checkpoint. */
-  report: string;
-  /** What the output file holds (layout and container). */
-  wrote: string;
-}
-
-/** `.pth` / `.pt` / `.bin` → torch.save zip; anything else safetensors. */
-export function outputFormatOf(file: string): 'pth' | 'safetensors' {
-  return /\.(pth|pt|bin)$/i.test(file) ? 'pth' : 'safetensors';
-}
-
-/** Reads `from` (any checkpoint: src/io/read-checkpoint.ts), converts, writes `to` (atomically) in our names or `layout`. */
-export function convertCheckpoint(o: ConvertOptions): ConvertResult {
-  const ck = readAnyCheckpoint(o.from);
-  const { tensors, metadata } = ck;
-  const source = o.model !== undefined || !ck.spec ? sourceModelOf(o.model, metadata, o.from, o.numClasses) : sourceModelOf(undefined, { 'anyres.config': JSON.stringify(ck.spec) }, o.from, o.numClasses);
-  const loaded = loadWeightsFromTensors(source, tensors, { strict: o.strict ?? true, ...(o.sourceGrid ? { sourceGrid: o.sourceGrid } : {}) }, metadata, o.from);
-  const conv = convertWeights(source, loaded.weights, o);
-  const meta: Record<string, string> = {};
-  // Keep what describes the data (class names, normalisation) from an anyres source.
-  for (const k of ['anyres.classes', 'anyres.dataset', 'anyres.normalization', 'anyres.train_res']) if (metadata[k] !== undefined) meta[k] = metadata[k]!;
-  // An official checkpoint was trained on ImageNet-normalised inputs (timm IMAGENET_DEFAULT_MEAN/STD);
-  // recording it keeps `predict` / `export` of the converted file right.
-  if (ck.origin === 'foreign' && meta['anyres.normalization'] === undefined) meta['anyres.normalization'] = JSON.stringify({ mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] });
-  Object.assign(meta, {
-    'anyres.config': JSON.stringify(checkpointConfigOf(conv.model)),
-    'anyres.converted_from': path.basename(o.from),
-    'anyres.source': loaded.detection.source,
-    'anyres.posembed_convert': o.posembedConvert ?? 'interpolate',
-    ...(conv.relResidual !== undefined ? { 'anyres.abswin_rel_residual': String(conv.relResidual) } : {}),
-  });
-  const ours = asTensors(conv.weights);
-  const fmt = outputFormatOf(o.to);
-  let wrote: string;
-  if (o.run) {
-    if (o.layout) throw new Error('convert: --run writes an anyres training run; it cannot be combined with --layout');
-    const run: Record<string, unknown> = { convertedFrom: path.resolve(o.from), posembedConvert: o.posembedConvert ?? 'interpolate' };
-    if (meta['anyres.dataset'] !== undefined) run['data'] = meta['anyres.dataset'];
-    if (meta['anyres.train_res'] !== undefined) run['resolutions'] = JSON.parse(meta['anyres.train_res']) as unknown;
-    saveCheckpoint(o.to, stateFromParams(new Map([...conv.weights].map(([k, v]) => [k, v.data]))), {
-      model: { family: conv.model.family, config: conv.model.config }, run, epoch: 0, stepInEpoch: 0, rng: {},
-    });
-    return { ...conv, source, report: loaded.report, wrote: `a training run directory (${LAST_JSON} + ckpt-0.safetensors) for 'anyres finetune --from ${o.to}'` };
-  }
-  if (o.layout) {
-    const l = toLayout(conv.model, ours, o.layout);
-    meta['anyres.layout'] = o.layout;
-    if (fmt === 'pth') savePth(o.to, l.root);
-    else saveSafetensors(o.to, l.flat, meta);
-    wrote = `${o.layout} layout (${l.note}) as ${fmt}`;
-  } else {
-    if (fmt === 'pth') savePth(o.to, ours as Map<string, TorchSaveValue>);
-    else saveSafetensors(o.to, ours, meta);
-    wrote = fmt === 'pth' ? 'anyres (official) names as a torch.save zip' : 'anyres safetensors with anyres.config';
-  }
-  return { ...conv, source, report: loaded.report, wrote };
-}
-
-export interface FormatConvertResult {
-  tensors: number;
-  /** dtype -> number of tensors written with it. */
-  dtypes: Record<string, number>;
-  source: string;
-}
-
-/**
- * Converts the container only: every tensor of any state dict, names and dtypes kept (or cast to
- * float32). A torch/pickle source written as `.pth` keeps its nesting (`{'model': sd, 'epoch': 5}`);
- * otherwise names are the flattened dotted keys (safetensors has no nesting).
- */
-export function convertFormat(from: string, to: string, opts: { float32?: boolean } = {}): FormatConvertResult {
-  const keep = !opts.float32;
-  const bytes = fs.readFileSync(from);
-  const kind = sniffCheckpoint(bytes);
-  const dtypes: Record<string, number> = {};
-  const count = (t: NamedTensor): void => { const d = keep ? t.dtype ?? 'F32' : 'F32'; dtypes[d] = (dtypes[d] ?? 0) + 1; };
-  if (outputFormatOf(to) === 'pth' && (kind === 'pth-zip' || kind === 'pth-legacy' || kind === 'pickle')) {
-    const root = kind === 'pickle' ? readNumpyPickle(bytes, from) : readPth(bytes, from);
-    const { value, tensors } = toSaveValue(root, from);
-    for (const t of tensors) count(t);
-    savePth(to, value, { keepDtypes: keep });
-    return { tensors: tensors.length, dtypes, source: kind };
-  }
-  const { tensors, metadata } = readCheckpointFile(from);
-  for (const t of tensors.values()) count(t);
-  if (outputFormatOf(to) === 'pth') savePth(to, tensors as Map<string, TorchSaveValue>, { keepDtypes: keep });
-  else saveSafetensors(to, tensors, metadata, { keepDtypes: keep });
-  return { tensors: tensors.size, dtypes, source: kind };
-}
-
-/** A read pickle as a value torch.save can write: dicts, lists, scalars, arrays; other objects are refused. */
-function toSaveValue(v: PyValue, from: string): { value: TorchSaveValue; tensors: NamedTensor[] } {
-  const tensors: NamedTensor[] = [];
-  const walk = (x: PyValue, key: string): TorchSaveValue => {
-    if (x === null || typeof x === 'boolean' || typeof x === 'number' || typeof x === 'string') return x;
-    if (x instanceof ArrayValue) {
-      const t: NamedTensor = { shape: x.shape, data: x.data, dtype: x.dtype, raw: x.raw };
-      tensors.push(t);
-      return t;
-    }
-    if (x instanceof Map) {
-      const m = new Map<string, TorchSaveValue>();
-      for (const [k, y] of x) {
-        if (typeof k !== 'string' && typeof k !== 'number') throw new Error(`convert: ${from} has a key of type ${typeof k} under '${key}'; only string keys are written`);
-        m.set(String(k), walk(y, key ? `${key}.${String(k)}` : String(k)));
-      }
-      return m;
-    }
-    if (Array.isArray(x)) return (x as readonly PyValue[]).map((y, i) => walk(y, `${key}.${i}`));
-    if (typeof x === 'bigint') return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : String(x);
-    throw new Error(`convert: ${from} holds ${x instanceof Uint8Array ? 'raw bytes' : 'an object'} at '${key}', which the .pth writer does not write; convert to .safetensors (tensors only)`);
-  };
-  return { value: walk(v, ''), tensors };
-}
+import { type Layout, LAYOUTS, isLayout } from '../io/layouts.ts';
+import { convertFormat, outputFormatOf } from '../io/convert-format.ts';
+import { POSEMBED_CONVERTS, type PosEmbedConvert } from '../io/convert-weights.ts';
+import { convertCheckpoint } from '../train/convert-checkpoint.ts';
+import { attentionWindowOf, positionEmbeddingAt } from '../models/position-embedding.ts';
+import { similarityOf } from '../posembed/similarity.ts';
+import { writeSimilarityFigures } from '../eval/similarity-figures.ts';
 
 /** '448' or '448x320' -> [H, W]. */
 export function parseSize(v: string, what = '--res'): [number, number] {
@@ -270,91 +88,6 @@ Position-embedding conversions:
     });
 }
 
-// ---------------------------------------------------------------------------------------------
-// anyres similarity
-
-/** The attention window a model's position embedding is compared against (its first-stage window). */
-export function defaultWindowOf(model: Model): [number, number] | null {
-  switch (model.family) {
-    case 'hiera': return [...(model.config as HieraConfig).maskUnitSize];
-    case 'vitdet': { const w = (model.config as VitDetConfig).windowSize; return [w, w]; }
-    case 'hieradet': { const w = (model.config as HieraDetConfig).windowSpec[0]!; return [w, w]; }
-    default: return null;
-  }
-}
-
-/**
- * The position embedding a model ADDS at its default resolution, as a `[C, h, w]` grid: for a
- * learned absolute embedding that is the stored embedding itself; for abs-win the combined
- * `interpolate(global) + tile(window)`. Computed by the model's own forward (its `aux` output), so
- * no embedding rule is restated here; only the position-embedding branch of the graph is run.
- */
-export async function positionEmbeddingAt(model: Model, weights: Weights, rt = new Runtime()): Promise<Grid> {
-  const [H, W] = model.defaultRes;
-  const key = model.family === 'hieradet' ? 'pos_embed_hw' : 'pos_embed';
-  const out = await rt.run((i, g) => {
-    const a = model.forward(new Params(g, weights), i.x!).aux[key];
-    if (!a) throw new Error(`similarity: ${model.family} does not return aux.${key}`);
-    return { pos: a };
-  }, { x: host(new Float32Array(3 * H * W), [1, 3, H, W]) });
-  const pos = out.pos!;
-  const shape = pos.shape;
-  const data = pos.data as Float32Array;
-  if (shape.length === 4) {
-    // NHWC [1, h, w, C] (ViTDet, HieraDet)
-    const [, h, w, C] = shape as [number, number, number, number];
-    return { data: tokensToGrid(data, C, h, w), C, H: h, W: w };
-  }
-  // [1, prefix + h*w, C] (ViT: prefix rows first; Hiera: none)
-  const C = shape[2]!;
-  const [h, w] = model.family === 'hiera'
-    ? patchGrid(model.config as HieraConfig, H, W)
-    : [H / (model.config as VitConfig).patchSize, W / (model.config as VitConfig).patchSize];
-  const prefix = shape[1]! - h * w;
-  return { data: tokensToGrid(data.subarray(prefix * C), C, h, w), C, H: h, W: w };
-}
-
-export interface SimilarityReport {
-  grid: Grid;
-  window: [number, number];
-  /** Mean pairwise cosine similarity of the full windows (1 = perfectly tiled, ~0 = noise). */
-  similarity: number;
-  tiledEnergy: number;
-  /** The same per channel. */
-  perChannel: number[];
-}
-
-/** Window similarity of a `[C, h, w]` embedding, overall and per channel (src/posembed/similarity.ts). */
-export function similarityOf(grid: Grid, window: [number, number]): SimilarityReport {
-  const [wh, ww] = window;
-  const hw = grid.H * grid.W;
-  const perChannel = Array.from({ length: grid.C }, (_, c) =>
-    windowSimilarity({ data: grid.data.subarray(c * hw, (c + 1) * hw), C: 1, H: grid.H, W: grid.W }, wh, ww));
-  return { grid, window, similarity: windowSimilarity(grid, wh, ww), tiledEnergy: tiledEnergyShare(grid, wh, ww), perChannel };
-}
-
-/** Writes `<out>-heatmap.png` (first `channels` channels with the window grid) and `<out>-channels.{svg,png}`. */
-export async function writeSimilarityFigures(r: SimilarityReport, out: string, channels: number, title: string): Promise<string[]> {
-  const { grid } = r;
-  const hw = grid.H * grid.W;
-  const n = Math.min(channels, grid.C);
-  const png = await heatmapGrid(
-    Array.from({ length: n }, (_, c) => ({ data: grid.data.subarray(c * hw, (c + 1) * hw), shape: [grid.H, grid.W] as [number, number] })),
-    { cols: Math.min(4, n), window: r.window, labels: Array.from({ length: n }, (_, c) => `ch ${c}: sim ${r.perChannel[c]!.toFixed(2)}`) },
-  );
-  const heat = `${out}-heatmap.png`;
-  await writeFileAtomicAsync(heat, png, { createDir: true });
-  const spec = barChart({
-    title: `${title}: window similarity per channel (${r.window.join('x')} windows, mean ${r.similarity.toFixed(3)})`,
-    x: { field: 'channel', title: 'channel' },
-    y: { field: 'similarity', title: 'window similarity', domain: [-1, 1] },
-    rows: r.perChannel.map((s, c) => ({ channel: c, similarity: s })),
-    width: Math.max(360, Math.min(1600, 6 * grid.C)),
-  });
-  const chart = await saveChart(spec, `${out}-channels`);
-  return [heat, chart.svgPath, chart.pngPath];
-}
-
 export function registerSimilarityCommand(program: Command): void {
   program
     .command('similarity')
@@ -371,7 +104,7 @@ export function registerSimilarityCommand(program: Command): void {
         strict: o.strict, ...(o.model !== undefined ? { model: o.model } : {}), ...(o.numClasses !== undefined ? { overrides: { numClasses: o.numClasses } } : {}),
       });
       const model = loaded.model;
-      const window = o.window !== undefined ? parseSize(o.window, '--window') : defaultWindowOf(model);
+      const window = o.window !== undefined ? parseSize(o.window, '--window') : attentionWindowOf(model);
       if (!window) throw new Error(`similarity: ${model.family} has no attention window; pass --window N (e.g. --window 7 for a 14x14 grid)`);
       const grid = await positionEmbeddingAt(model, loaded.weights);
       const r = similarityOf(grid, window);

@@ -25,7 +25,7 @@ import { Runtime } from '../graph/runtime.ts';
 import type { Model } from '../models/types.ts';
 import type { Dataset } from '../data/dataset.ts';
 import { SyntheticDataset } from '../data/synthetic.ts';
-import { createModel } from '../models/registry.ts';
+import { createModel, familyOf } from '../models/registry.ts';
 import { checkpointJsonPath, loadCheckpoint } from '../io/train-checkpoint.ts';
 import { evaluate } from '../train/trainer.ts';
 import { loadWeightsFromTensors, readCheckpointFile } from '../io/load-model.ts';
@@ -33,9 +33,9 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { lineChart, saveChart } from '../eval/charts.ts';
 import { progress } from '../util/progress.ts';
 import { parseResolutions } from '../eval/sweep.ts';
-import { clipFramesOf, parseData } from './train.ts';
+import { DATA_SPECS, clipFramesOf, dataSplits } from '../data/spec.ts';
 import { SyntheticClipDataset } from '../data/clips.ts';
-import { sourceModelOf } from './convert.ts';
+import { sourceModelOf } from '../io/convert-weights.ts';
 import { type DetDataInfo, parseDetData } from './detect.ts';
 import { DETECTOR_FAMILY, loadDetector } from '../det/trainer.ts';
 import { evaluateDetector } from '../det/evaluate.ts';
@@ -46,20 +46,9 @@ export type EvalTask = 'classification' | 'detection';
 const METRIC: Record<EvalTask, string> = { classification: 'top-1 accuracy (%)', detection: 'COCO box AP (%)' };
 export type EvalView = 'zoom' | 'canvas';
 
-/** The task of each model family: what its checkpoint is evaluated on. */
-const TASK_OF_FAMILY: Record<string, EvalTask> = {
-  vit: 'classification',
-  resformer: 'classification',
-  hiera: 'classification',
-  'hiera-video': 'classification',
-  vitdet: 'detection',
-  hieradet: 'detection',
-};
-
+/** The task a model's checkpoint is evaluated on: its family's table says whether it ends in a classifier. */
 export function taskOf(model: Model): EvalTask {
-  const t = TASK_OF_FAMILY[model.family];
-  if (!t) throw new Error(`eval: no task is known for model family '${model.family}' (known: ${Object.keys(TASK_OF_FAMILY).join(', ')})`);
-  return t;
+  return familyOf(model).classifier ? 'classification' : 'detection';
 }
 
 /** A checkpoint ready to evaluate: the model and the weights to use. */
@@ -191,7 +180,7 @@ export function evalData(spec: string, view: EvalView, baseRes: number, o: { see
   const frames = clipFramesOf(spec);
   if (frames !== undefined) return new SyntheticClipDataset({ seed: o.seed, split: 'val', size: o.valSize ?? 400, frames, mode: view, baseRes });
   if (view === 'canvas') throw new Error(`eval --view canvas: data '${spec}' has one field of view; canvas needs data rendered from scene descriptions (--data synthetic), or use --view zoom`);
-  const d = parseData(spec, { seed: o.seed, ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) });
+  const d = dataSplits(spec, { seed: o.seed, ...(o.valSize !== undefined ? { valSize: o.valSize } : {}) });
   if (!d.val) throw new Error(`eval: data '${spec}' has no validation split (for a folder: <root>/val/<class>/...)`);
   return d.val;
 }
@@ -295,7 +284,7 @@ export function registerEvalCommand(program: Command): void {
     .requiredOption('--checkpoint <path>', 'a training run directory (or its last.json), or a .safetensors/.pth file')
     .requiredOption('--res <list>', "test resolutions: '32,48,64,96' or a range '32:128:16'")
     .option('--view <view>', 'zoom (the same scene larger) | canvas (same object size, larger field)', 'zoom')
-    .option('--data <spec>', 'synthetic | synthetic-clips[:frames] | fashion-mnist[:dir] | folder:<path> (default: what the run was trained on)')
+    .option('--data <spec>', `${DATA_SPECS} (default: what the run was trained on)`)
     .option('--base-res <n>', "canvas view: the resolution whose object size is kept (default: the checkpoint's size)")
     .option('--model <preset|json>', 'for a weights file without anyres.config metadata')
     .option('--ema', "evaluate the EMA weights a run kept (train --ema)")

@@ -10,7 +10,8 @@ import type { Command } from 'commander';
 import { Runtime } from '../graph/runtime.ts';
 import { hieraPresets } from '../models/hiera-config.ts';
 import { pretrainMae } from '../train/mae.ts';
-import { parseData } from './train.ts';
+import { sigintSignal } from './train.ts';
+import { DATA_SPECS, dataSplits } from '../data/spec.ts';
 
 interface PretrainFlags {
   model: string;
@@ -47,7 +48,7 @@ export function registerPretrainCommand(program: Command): void {
     .command('pretrain')
     .description('MAE-pretrain a Hiera encoder (hiera_mae.py: mask units, norm-pix loss); logs the pos-embed window similarity')
     .requiredOption('--model <preset>', `Hiera preset (${Object.keys(hieraPresets).join(', ')})`)
-    .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:<path> (labels are ignored)', 'synthetic')
+    .option('--data <spec>', `${DATA_SPECS} (labels are ignored)`, 'synthetic')
     .option('--res <n>', 'training resolution (square)', '64')
     .option('--mask-ratio <x>', 'fraction of mask units hidden per image', '0.6')
     .option('--epochs <n>', 'epochs (default 10 unless --steps is given)')
@@ -70,15 +71,9 @@ export function registerPretrainCommand(program: Command): void {
       const res = num('--res', f.res, { min: 1, int: true })!;
       const steps = num('--steps', f.steps, { min: 1, int: true });
       const epochs = num('--epochs', f.epochs, { min: 1, int: true }) ?? (steps === undefined ? 10 : undefined);
-      const data = parseData(f.data, { seed, trainSize: num('--train-size', f.trainSize, { min: 1, int: true }) });
+      const data = dataSplits(f.data, { seed, trainSize: num('--train-size', f.trainSize, { min: 1, int: true }) });
       const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, { min: 1, int: true }) } : {});
-      const ac = new AbortController();
-      const onInt = (): void => {
-        if (ac.signal.aborted) process.exit(130); // second Ctrl-C: leave now
-        process.stderr.write('\ninterrupt: saving a checkpoint after this step (Ctrl-C again to quit without saving)\n');
-        ac.abort();
-      };
-      process.on('SIGINT', onInt);
+      const sig = sigintSignal();
       try {
         const r = await pretrainMae({
           model: f.model,
@@ -98,7 +93,7 @@ export function registerPretrainCommand(program: Command): void {
           resume: !!f.resume,
           checkpointEvery: num('--ckpt-every', f.ckptEvery, { min: 0, int: true }),
           logEvery: num('--log-every', f.logEvery, { min: 1, int: true }),
-          signal: ac.signal,
+          signal: sig.signal,
           runInfo: { data: data.spec, preset: f.model },
         });
         const last = r.losses[r.losses.length - 1];
@@ -107,7 +102,7 @@ export function registerPretrainCommand(program: Command): void {
         console.log(`${r.interrupted ? 'stopped' : 'done'} after ${r.steps} steps${last ? `; loss ${last.loss.toFixed(4)}` : ''}${simText}`);
         if (r.encoderPath) console.log(`encoder: ${r.encoderPath}; fine-tune with: anyres finetune --from ${r.classifierCheckpoint} --res ${res} --out <dir>`);
       } finally {
-        process.off('SIGINT', onInt);
+        sig.dispose();
       }
     });
 }

@@ -10,7 +10,7 @@ export function registerReproduceCommand(program: Command): void {
     .command('reproduce')
     .description('reproduce both papers in miniature: abs-win vs interpolated Hiera, window similarity, embedding pictures, ResFormer sweep, ViTDet speed, ViTDet/HieraDet detection from a pretrained classifier; writes report.html/report.md/results.json')
     .option('--quick', 'CI smoke test (too short to show the effects; 73-86 s measured on 2 cores before the detection part, 163-178 s with it on a loaded machine)')
-    .option('--data <spec>', 'synthetic | fashion-mnist[:dir] | folder:path', 'synthetic')
+    .option('--data <spec>', 'synthetic | fashion-mnist-scenes[:dir] (Fashion-MNIST items placed in textured scenes) | folder:path', 'synthetic')
     .option('--out <dir>', 'output directory (default runs/reproduce or runs/reproduce-quick)')
     .option('--seeds <list>', 'comma-separated seeds (default: 0,1,2 for Hiera and ResFormer, 0,1 for MAE; 0 with --quick)')
     .option('--mae-finetune', 'also fine-tune the MAE-pretrained trunk with interpolated vs abs-win embeddings (adds about 7 minutes)')

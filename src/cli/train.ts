@@ -6,77 +6,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Command } from 'commander';
 import { Runtime } from '../graph/runtime.ts';
-import type { Dataset } from '../data/dataset.ts';
-import { SyntheticDataset } from '../data/synthetic.ts';
-import { SyntheticClipDataset } from '../data/clips.ts';
-import { FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, FashionMnistDataset, fashionMnistAvailable } from '../data/fashion-mnist.ts';
-import { FolderDataset } from '../data/folder.ts';
-import { modelFromPreset, trainPresetNames } from '../train/models.ts';
 import { type TrainOptions, type ValResult, train } from '../train/trainer.ts';
 import { loadCheckpoint } from '../io/train-checkpoint.ts';
 import { stateFromParams } from '../train/state.ts';
 import { POSEMBED_CONVERSIONS, type PosEmbedConversion, convertForResolution } from '../train/finetune.ts';
-import { checkpointConfigOf, createModel } from '../models/registry.ts';
+import { checkpointConfigOf, createModel, modelForTraining, trainPresetNames } from '../models/registry.ts';
 import { saveSafetensors } from '../io/safetensors.ts';
 import { parseSize } from './convert.ts';
+import { DATA_SPECS, clipFramesOf, dataSplits } from '../data/spec.ts';
 
-export interface DataSplits {
-  train: Dataset;
-  val?: Dataset;
-  spec: string;
-}
-
-/** Default frames of `synthetic-clips` without `:T`. */
-export const DEFAULT_CLIP_FRAMES = 8;
-
-/** The frame count of a 'synthetic-clips[:T]' spec, or undefined for other specs. */
-export function clipFramesOf(spec: string): number | undefined {
-  if (spec !== 'synthetic-clips' && !spec.startsWith('synthetic-clips:')) return undefined;
-  if (spec === 'synthetic-clips') return DEFAULT_CLIP_FRAMES;
-  const t = Number(spec.slice('synthetic-clips:'.length));
-  if (!Number.isInteger(t) || t < 1) throw new Error(`--data ${spec}: the frame count after 'synthetic-clips:' must be a positive integer (e.g. synthetic-clips:8)`);
-  return t;
-}
-
-/**
- * Datasets from a spec: 'synthetic', 'synthetic-clips[:T]' (moving objects, T frames, default 8,
- * src/data/clips.ts), 'fashion-mnist[:dir]', 'folder:<root>' (root/train and root/val when
- * present, else root as the training set).
- */
-export function parseData(spec: string, opts: { seed: number; trainSize?: number; valSize?: number } = { seed: 0 }): DataSplits {
-  const frames = clipFramesOf(spec);
-  if (frames !== undefined) {
-    return {
-      spec,
-      train: new SyntheticClipDataset({ seed: opts.seed, split: 'train', size: opts.trainSize ?? 2000, frames }),
-      val: new SyntheticClipDataset({ seed: opts.seed, split: 'val', size: opts.valSize ?? 400, frames }),
-    };
-  }
-  if (spec === 'synthetic') {
-    return {
-      spec,
-      train: new SyntheticDataset({ seed: opts.seed, split: 'train', size: opts.trainSize ?? 5000 }),
-      val: new SyntheticDataset({ seed: opts.seed, split: 'val', size: opts.valSize ?? 1000 }),
-    };
-  }
-  if (spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:')) {
-    const dir = spec.includes(':') ? spec.slice(spec.indexOf(':') + 1) : FASHION_MNIST_DIR;
-    if (!fashionMnistAvailable(dir)) throw new Error(`--data ${spec}: no Fashion-MNIST IDX files in ${dir} (install with '${FASHION_MNIST_INSTALL}' or give fashion-mnist:<dir>)`);
-    return { spec, train: new FashionMnistDataset({ split: 'train', dir }), val: new FashionMnistDataset({ split: 'test', dir }) };
-  }
-  if (spec.startsWith('folder:')) {
-    const root = spec.slice('folder:'.length);
-    if (!root || !fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new Error(`--data ${spec}: directory '${root}' does not exist`);
-    const sub = (d: string): string | undefined => (fs.existsSync(path.join(root, d)) ? path.join(root, d) : undefined);
-    const trainRoot = sub('train') ?? root;
-    const valRoot = sub('val');
-    const tr = new FolderDataset({ root: trainRoot });
-    if (tr.length === 0) throw new Error(`--data ${spec}: no images under ${trainRoot} (expected <root>/<class>/<image files>)`);
-    const val = valRoot ? new FolderDataset({ root: valRoot }) : undefined;
-    return { spec, train: tr, val: val && val.length > 0 ? val : undefined };
-  }
-  throw new Error(`--data '${spec}' is not one of: synthetic, synthetic-clips[:frames], fashion-mnist[:dir], folder:<path>`);
-}
 
 function ints(flag: string, v: string): number[] {
   const xs = v.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
@@ -201,7 +139,7 @@ export function registerTrainCommands(program: Command): void {
       .command('train')
       .description('train a model (single resolution, or ResFormer multi-resolution with --multires)')
       .requiredOption('--model <preset>', 'model preset (see `anyres models`)')
-      .option('--data <spec>', 'synthetic | synthetic-clips[:frames] (video models) | fashion-mnist[:dir] | folder:<path>', 'synthetic')
+      .option('--data <spec>', `${DATA_SPECS} (src/data/spec.ts; synthetic-clips for video models)`, 'synthetic')
       .option('--res <list>', 'training resolution(s), e.g. 64 or 128,96,64', '')
       .option('--multires', 'train all --res resolutions jointly with the scale-consistency loss')
       .option('--alpha <x>', 'scale-consistency loss weight (multi-resolution)')
@@ -211,15 +149,15 @@ export function registerTrainCommands(program: Command): void {
     // Validate everything before the first compile: preset, resolutions, data.
     if (!trainPresetNames().includes(f.model)) throw new Error(`unknown model preset '${f.model}'; valid presets: ${trainPresetNames().join(', ')}`);
     const seed = num('--seed', f.seed)!;
-    const data = parseData(f.data, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
+    const data = dataSplits(f.data, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
     const frames = data.train.frames;
-    const probe = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
+    const probe = modelForTraining(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, ...(frames !== undefined ? { frames } : {}) });
     const resolutions = f.res ? ints('--res', f.res) : [probe.defaultRes[0]];
     if (resolutions.length > 1 && !f.multires) throw new Error(`--res ${f.res} gives ${resolutions.length} resolutions; add --multires to train them jointly, or give one`);
     for (const r of resolutions) probe.checkInputSize(r, r);
     const opts = commonOptions(f, resolutions);
     for (const r of opts.valResolutions ?? []) probe.checkInputSize(r, r);
-    const model = modelFromPreset(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
+    const model = modelForTraining(f.model, { numClasses: data.train.numClasses, posEmbed: f.posembed, dropPathRate: opts.dropPath, res: Math.max(...resolutions), ...(frames !== undefined ? { frames } : {}) });
     const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, 1) } : {});
     const sig = sigintSignal();
     try {
@@ -275,7 +213,7 @@ export function registerTrainCommands(program: Command): void {
     const params = conv.params;
     const seed = num('--seed', f.seed)!;
     const spec = f.data ?? (typeof ck.info.run['data'] === 'string' ? (ck.info.run['data'] as string) : 'synthetic');
-    const data = parseData(spec, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
+    const data = dataSplits(spec, { seed, trainSize: num('--train-size', f.trainSize, 1), valSize: num('--val-size', f.valSize, 1) });
     const opts = commonOptions(f, [res!]);
     const rt = new Runtime(f.threads ? { threads: num('--threads', f.threads, 1) } : {});
     const sig = sigintSignal();

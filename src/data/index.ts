@@ -9,5 +9,6 @@ export * from './scenes.ts';
 export * from './idx.ts';
 export * from './fashion-mnist.ts';
 export * from './folder.ts';
+export * from './spec.ts';
 export * from './transforms.ts';
 export { Loader, TransformedDataset, type LoaderOptions, type MultiResBatch } from './loader.ts';

@@ -46,10 +46,11 @@ import { stateFromParams } from '../train/state.ts';
 import type { Model } from '../models/types.ts';
 import { grid } from '../posembed/reference.ts';
 import { resample2d } from '../posembed/resample.ts';
+import { parseDataSpec } from '../data/spec.ts';
 
 export interface ReproduceOptions {
   quick: boolean;
-  /** 'synthetic' (default), 'fashion-mnist[:dir]' (items placed at random in scenes) or 'folder:path'. */
+  /** 'synthetic' (default), 'fashion-mnist-scenes[:dir]' (items placed at random in scenes) or 'folder:path' (src/data/spec.ts). */
   data: string;
   out: string;
   seeds?: number[];
@@ -213,31 +214,39 @@ function basePlan(quick: boolean, seeds?: number[], finetuneFromMae?: boolean): 
   };
 }
 
-/** Train/validation datasets for a data spec; `view` picks zoom or canvas rendering where the data has both. */
+/**
+ * Train/validation datasets for a data spec (src/data/spec.ts); `view` picks zoom or canvas rendering
+ * where the data has both. The experiments need objects at positions inside a larger image, so the
+ * Fashion-MNIST data here is `fashion-mnist-scenes` (items placed in textured scenes); the plain
+ * 28 x 28 images (`fashion-mnist`) are refused with that advice.
+ */
 export function datasets(spec: string, p: Plan): { train: Dataset; val: (view: 'zoom' | 'canvas', baseRes: number) => Dataset; name: string } {
-  if (spec === 'synthetic') {
-    return {
-      name: 'built-in synthetic scenes (10 shape classes at random positions, rendered from vector descriptions at any size)',
-      train: new SyntheticDataset({ seed: 1, split: 'train', size: p.trainSize }),
-      val: (view, baseRes) => new SyntheticDataset({ seed: 1, split: 'val', size: p.valSize, mode: view, baseRes }),
-    };
+  const d = parseDataSpec(spec);
+  switch (d.kind) {
+    case 'synthetic':
+      return {
+        name: 'built-in synthetic scenes (10 shape classes at random positions, rendered from vector descriptions at any size)',
+        train: new SyntheticDataset({ seed: 1, split: 'train', size: p.trainSize }),
+        val: (view, baseRes) => new SyntheticDataset({ seed: 1, split: 'val', size: p.valSize, mode: view, baseRes }),
+      };
+    case 'fashion-mnist-scenes': {
+      const tr = loadFashionMnist('train', d.dir);
+      const te = loadFashionMnist('test', d.dir);
+      return {
+        name: 'Fashion-MNIST items placed at random positions in textured scenes (real images)',
+        train: new ScenesDataset({ items: tr, seed: 1, split: 'train', size: p.trainSize }),
+        val: (view, baseRes) => new ScenesDataset({ items: te, seed: 1, split: 'val', size: p.valSize, mode: view, baseRes }),
+      };
+    }
+    case 'folder': {
+      const ds = new FolderDataset({ root: d.root, onError: 'skip' });
+      return { name: `image folder ${d.root} (validation = the same folder: no held-out split)`, train: ds, val: () => ds };
+    }
+    case 'fashion-mnist':
+      throw new Error(`reproduce --data ${spec}: the experiments place objects inside larger images; use --data fashion-mnist-scenes${spec.includes(':') ? spec.slice(spec.indexOf(':')) : ''} (Fashion-MNIST items in textured scenes)`);
+    case 'synthetic-clips':
+      throw new Error(`reproduce --data ${spec}: the experiments are on images; use synthetic, fashion-mnist-scenes[:dir] or folder:path`);
   }
-  if (spec === 'fashion-mnist' || spec.startsWith('fashion-mnist:')) {
-    const dir = spec.includes(':') ? spec.slice(spec.indexOf(':') + 1) : undefined;
-    const tr = loadFashionMnist('train', dir);
-    const te = loadFashionMnist('test', dir);
-    return {
-      name: 'Fashion-MNIST items placed at random positions in textured scenes (real images)',
-      train: new ScenesDataset({ items: tr, seed: 1, split: 'train', size: p.trainSize }),
-      val: (view, baseRes) => new ScenesDataset({ items: te, seed: 1, split: 'val', size: p.valSize, mode: view, baseRes }),
-    };
-  }
-  if (spec.startsWith('folder:')) {
-    const root = spec.slice('folder:'.length);
-    const ds = new FolderDataset({ root, onError: 'skip' });
-    return { name: `image folder ${root} (validation = the same folder: no held-out split)`, train: ds, val: () => ds };
-  }
-  throw new Error(`reproduce: unknown data '${spec}'; use synthetic, fashion-mnist[:dir] or folder:path`);
 }
 
 export { verdictOf };

@@ -7,7 +7,7 @@ import type { Model } from '../models/types.ts';
 import { type HieraConfig, patchGrid } from '../models/hiera-config.ts';
 import type { VitConfig } from '../models/vit.ts';
 import type { VitDetConfig } from '../models/vitdet.ts';
-import { createModel, modelFromCheckpointConfig, parseModelSpec, presetNames } from '../models/registry.ts';
+import { createModel, familyOf, modelFromCheckpointConfig, parseModelSpec, presetNames } from '../models/registry.ts';
 import type { Weights } from '../nn/params.ts';
 import { absWinFromLearned } from '../posembed/abswin.ts';
 import { type Grid, tokensToGrid } from '../posembed/reference.ts';
@@ -66,19 +66,18 @@ export function convertWeights(source: Model, weights: Weights, opts: ConvertWei
   if (how === 'tile') return toTiled(source, weights, opts);
   // interpolate: the same model at the new size; the loader resamples a learned embedding by the model's rule.
   const res = opts.res;
-  const overrides: Record<string, unknown> = {};
+  let cfg = source.config;
+  if (res && source.inputKind === 'clip') {
+    throw new Error(`convert --res: a ${source.family} model has a separable (spatial + temporal) embedding, which the image loader does not resample; fine-tune it at the new size (convertForResolution, 'anyres finetune --res')`);
+  }
   if (res) {
-    switch (source.family) {
-      case 'vit': case 'resformer': overrides.imgSize = [res[0], res[1]]; break;
-      case 'hiera': overrides.inputSize = [res[0], res[1]]; break;
-      case 'vitdet': case 'hieradet':
-        if (res[0] !== res[1]) throw new Error(`convert: ${source.family} stores a square default size; got --res ${res[0]}x${res[1]}`);
-        overrides.imgSize = res[0];
-        break;
-      default: throw new Error(`convert: no resolution field known for family '${source.family}'`);
+    try {
+      cfg = familyOf(source).atResolution(source.config, res);
+    } catch (e) {
+      throw new Error(`convert --res ${res[0]}x${res[1]}: ${(e as Error).message}`);
     }
   }
-  const target = createModel({ family: source.family, config: source.config }, overrides);
+  const target = createModel({ family: source.family, config: cfg });
   if (res) target.checkInputSize(res[0], res[1]);
   const r = loadWeightsFromTensors(target, asTensors(weights), { strict: true });
   const notes = r.reshaped.length

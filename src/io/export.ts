@@ -30,8 +30,7 @@ import { lower } from '../graph/onnx.ts';
 import { Params, type Weights } from '../nn/params.ts';
 import type { Model } from '../models/types.ts';
 import { modelFromCheckpointConfig } from '../models/registry.ts';
-import { SYNTHETIC_CLASS_NAMES } from '../data/synthetic.ts';
-import { FASHION_MNIST_CLASS_NAMES } from '../data/fashion-mnist.ts';
+import { dataSpecClassNames } from '../data/spec.ts';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/transforms.ts';
 import { checkpointJsonPath } from './train-checkpoint.ts';
 import { loadModelCheckpoint } from './read-checkpoint.ts';
@@ -81,12 +80,6 @@ function parseJson<T>(where: string, key: string, v: string | undefined): T | un
   }
 }
 
-/** Class names for a dataset spec ('synthetic', 'fashion-mnist[:dir]'); null when unknown. */
-function datasetClasses(data: string | undefined, K: number): string[] | null {
-  if (data === 'synthetic') return SYNTHETIC_CLASS_NAMES.slice(0, K);
-  if (data !== undefined && (data === 'fashion-mnist' || data.startsWith('fashion-mnist:'))) return [...FASHION_MNIST_CLASS_NAMES];
-  return null;
-}
 
 function finish(file: string, model: Model, weights: Weights, spec: ModelSpec, name: string, classes: string[] | null,
   trainRes: number[] | null, normalization: Normalization | null): LoadedCheckpoint {
@@ -117,7 +110,7 @@ export function loadCheckpointForExport(file: string, opts: { model?: string } =
   const normalization = parseJson<Normalization>(file, 'anyres.normalization', meta['anyres.normalization'])
     ?? (ck.origin === 'foreign' ? { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] } : null);
   return finish(file, model, ck.weights, { ...spec, ...(preset ? { preset } : {}) }, name,
-    parseJson<string[]>(file, 'anyres.classes', meta['anyres.classes']) ?? datasetClasses(data, K),
+    parseJson<string[]>(file, 'anyres.classes', meta['anyres.classes']) ?? dataSpecClassNames(data, K),
     parseJson<number[]>(file, 'anyres.train_res', meta['anyres.train_res']) ?? null,
     normalization);
 }

@@ -35,19 +35,9 @@ export interface LayoutResult {
   note: string;
 }
 
-/** official Hiera name -> timm Hiera name (timm/models/hiera.py: head.norm, head.fc, pos_embed_win). */
-export function hieraToTimm(k: string): string {
-  if (k.startsWith('norm.')) return `head.${k}`;
-  if (k.startsWith('head.projection.')) return k.replace('head.projection.', 'head.fc.');
-  if (k === 'pos_embed_window') return 'pos_embed_win';
-  return k;
-}
-export function hieraToOfficial(k: string): string {
-  if (k.startsWith('head.norm.')) return k.slice('head.'.length);
-  if (k.startsWith('head.fc.')) return k.replace('head.fc.', 'head.projection.');
-  if (k === 'pos_embed_win') return 'pos_embed_window';
-  return k;
-}
+// The official <-> timm Hiera renames are model knowledge (src/models/hiera-naming.ts); re-exported here.
+export { hieraToOfficial, hieraToTimm } from '../models/hiera-naming.ts';
+import { hieraToOfficial, hieraToTimm } from '../models/hiera-naming.ts';
 
 /** official Hiera name -> transformers HieraForImageClassification name (convert_hiera_to_hf.py create_rename_keys, inverted). */
 function hieraToHf(k: string, stages: readonly number[]): string {

@@ -31,54 +31,23 @@ import * as fs from 'node:fs';
 import { Rng } from '../util/rng.ts';
 import { fmtShape } from '../graph/tensor.ts';
 import { initParam, type Weights } from '../nn/params.ts';
-import type { Model } from '../models/types.ts';
-import type { VitConfig } from '../models/vit.ts';
-import { type HieraConfig, patchGrid } from '../models/hiera-config.ts';
-import type { VitDetConfig } from '../models/vitdet.ts';
+import type { LearnedPosEmbed, Model } from '../models/types.ts';
+import { familyOf } from '../models/registry.ts';
 import { type ResampleMode, resample2d } from '../posembed/resample.ts';
 import { type NamedTensor, readSafetensors } from './safetensors.ts';
 import { readCheckpoint, sniffCheckpoint } from './checkpoint.ts';
-import { hieraToOfficial, hieraToTimm } from './layouts.ts';
 import {
   type SourceDetection, type StateDictMatch, detectSource, formatLoadReport, mapKeys, matchStateDict,
 } from './keymaps.ts';
 
-/** Where a model keeps a learned absolute position embedding `[1, prefix + h·w, C]`, and how it resamples it. */
-export interface LearnedPosEmbed {
-  name: string;
-  /** Rows before the grid (the class token's), kept as they are. */
-  prefix: number;
-  /** The grid the model stores. */
-  grid: [number, number];
-  channels: number;
-  /** The model's own resize rule for a new grid. */
-  mode: ResampleMode;
-}
+export type { LearnedPosEmbed } from '../models/types.ts';
 
 /**
  * The learned absolute embedding of a model, or null when it has none (ResFormer's GPE, abs-win
- * Hiera, HieraDet). Dispatches on the model's family and config.
+ * Hiera, HieraDet): the family's table says (`FamilyTable.learnedPosEmbed`, src/models/registry.ts).
  */
 export function learnedPosEmbedOf(model: Model): LearnedPosEmbed | null {
-  switch (model.family) {
-    case 'vit': {
-      const c = model.config as VitConfig;
-      if (c.posEmbed !== 'learned') return null;
-      return { name: 'pos_embed', prefix: c.classToken ? 1 : 0, grid: [c.imgSize[0] / c.patchSize, c.imgSize[1] / c.patchSize], channels: c.embedDim, mode: c.posEmbedResample };
-    }
-    case 'hiera': {
-      const c = model.config as HieraConfig;
-      if (c.posEmbed !== 'absolute') return null;
-      return { name: 'pos_embed', prefix: 0, grid: patchGrid(c, c.inputSize[0], c.inputSize[1]), channels: c.embedDim, mode: c.absResample };
-    }
-    case 'vitdet': {
-      const c = model.config as VitDetConfig;
-      // detectron2 get_abs_pos: F.interpolate(bicubic, align_corners=False) in both recipes.
-      return { name: 'pos_embed', prefix: c.pretrainUseClsToken ? 1 : 0, grid: [c.pretrainGrid, c.pretrainGrid], channels: c.embedDim, mode: 'bicubic' };
-    }
-    default:
-      return null;
-  }
+  return familyOf(model).learnedPosEmbed(model.config);
 }
 
 const isSquare = (n: number): boolean => n >= 1 && Number.isInteger(Math.sqrt(n));
@@ -206,12 +175,11 @@ export function loadWeightsFromTensors(
 
   // A Hiera checkpoint in the other naming (timm's head.fc / head.norm / pos_embed_win, or the
   // official head.projection / norm / pos_embed_window) loads into either: same tensors, other names.
-  if (model.family === 'hiera') {
-    for (const name of infos.keys()) {
-      if (got.has(name)) continue;
-      for (const alt of [hieraToTimm(name), hieraToOfficial(name)]) {
-        if (alt !== name && got.has(alt) && !infos.has(alt)) { got.set(name, got.get(alt)!); got.delete(alt); break; }
-      }
+  const family = familyOf(model);
+  for (const name of infos.keys()) {
+    if (got.has(name)) continue;
+    for (const alt of family.alternateNames(model.config, name)) {
+      if (got.has(alt) && !infos.has(alt)) { got.set(name, got.get(alt)!); got.delete(alt); break; }
     }
   }
 
@@ -256,7 +224,8 @@ export function loadWeightsFromTensors(
 /** A hint for the one mismatch that has a known fix: a learned embedding loaded into an abs-win model. */
 function mismatchHint(model: Model, got: ReadonlyMap<string, NamedTensor>): string {
   const pos = got.get('pos_embed');
-  if (model.family === 'hiera' && (model.config as HieraConfig).posEmbed === 'abswin' && pos && pos.shape.length === 3) {
+  const t = familyOf(model);
+  if (t.usesAbsWin(model.config) && !t.learnedPosEmbed(model.config) && pos && pos.shape.length === 3) {
     return `\nthe checkpoint holds a learned absolute pos_embed ${fmt(pos.shape)} and this model uses absolute win (window + global embedding): ` +
       `convert it first with 'anyres convert --posembed-convert abswin' (absWinFromLearned)`;
   }

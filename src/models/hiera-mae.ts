@@ -41,12 +41,10 @@ import {
   type Tensor, add, concat, conv2d, div, expandTo, gather, mul, reduceMean, reduceSum, reshape, sqrt, sub, transpose,
   variance,
 } from '../graph/index.ts';
-import { type HostTensor, host } from '../graph/runtime.ts';
 import { gatherRows } from '../graph/ops/gather-dynamic.ts';
 import { layerNorm, linear } from '../nn/layers.ts';
 import { type ParamInfo, type Params, collectParams, truncNormal } from '../nn/params.ts';
 import { resampleGrid, tokensToGrid } from '../posembed/graph.ts';
-import type { Rng } from '../util/rng.ts';
 import { type HieraBlockPlan, type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, hieraSizeStep, patchGrid } from './hiera-config.ts';
 import { hieraOrder, invertPermutation } from './hiera-layout.ts';
 import { hieraBlock, posEmbedGrid } from './hiera.ts';
@@ -64,21 +62,45 @@ export interface HieraMaeConfig {
   normPixLoss: boolean;
 }
 
+/** The decoder of a Hiera MAE: width, blocks, heads. */
+export interface MaeDecoderSize {
+  decoderEmbedDim: number;
+  decoderDepth: number;
+  decoderNumHeads: number;
+}
+
+/** hiera_mae.py defaults (every `mae_hiera_*_224`): 512 wide, 8 blocks, 16 heads. */
+const OFFICIAL_DECODER: MaeDecoderSize = { decoderEmbedDim: 512, decoderDepth: 8, decoderNumHeads: 16 };
+/** Ours, not official: a decoder sized for the CPU-sized mini encoders (64 wide, 1 block, 2 heads). */
+const CPU_DECODER: MaeDecoderSize = { decoderEmbedDim: 64, decoderDepth: 1, decoderNumHeads: 2 };
+
+/** The MAE decoder of each Hiera preset, as data (a new preset adds its row). */
+export const hieraMaeDecoders: Readonly<Record<string, MaeDecoderSize>> = {
+  'hiera-tiny': OFFICIAL_DECODER,
+  'hiera-small': OFFICIAL_DECODER,
+  'hiera-base': OFFICIAL_DECODER,
+  'hiera-base-plus': OFFICIAL_DECODER,
+  'hiera-large': OFFICIAL_DECODER,
+  'hiera-huge': OFFICIAL_DECODER,
+  'hiera-small-abswin': OFFICIAL_DECODER,
+  'hiera-mini': CPU_DECODER,
+  'hiera-mini-abswin': CPU_DECODER,
+  'hiera-mini-wide': CPU_DECODER,
+};
+
 /**
  * The MAE config of a Hiera preset: the encoder with `qPool` 2 (`mae_hiera_*_224` in hiera_mae.py
- * all pass q_pool=2) and the official decoder (512 wide, 8 blocks, 16 heads; hiera_mae.py defaults).
- * Our CPU-sized `mini` presets get a 64-wide, 1-block, 2-head decoder instead (ours, not official).
+ * all pass q_pool=2) and the preset's decoder from {@link hieraMaeDecoders}.
  */
 export function maeConfigFor(preset: string, overrides: { encoder?: Partial<HieraConfig> } & Partial<Omit<HieraMaeConfig, 'encoder'>> = {}): HieraMaeConfig {
   const enc = hieraPresets[preset];
   if (!enc) throw new Error(`maeConfigFor: unknown Hiera preset '${preset}' (known: ${Object.keys(hieraPresets).join(', ')})`);
-  const small = preset.includes('mini');
+  const decoder = hieraMaeDecoders[preset];
+  if (!decoder) throw new Error(`maeConfigFor: Hiera preset '${preset}' has no MAE decoder row in hieraMaeDecoders; add one (presets with a row: ${Object.keys(hieraMaeDecoders).join(', ')})`);
   const { encoder, ...rest } = overrides;
   return {
     encoder: { ...enc, qPool: 2, ...(encoder ?? {}) },
-    decoderEmbedDim: small ? 64 : 512,
-    decoderDepth: small ? 1 : 8,
-    decoderNumHeads: small ? 2 : 16,
+    ...decoder,
     maskRatio: 0.6,
     normPixLoss: true,
     ...rest,
@@ -145,67 +167,9 @@ export interface HieraMaeModel {
   encoderParamNames(): string[];
 }
 
-/**
- * Per image, the `int(numUnits * (1 - ratio))` units with the smallest uniform noise are kept
- * (hiera.py `get_random_mask`: `noise = rand(B, #MUs)`, `argsort(noise)[:, :len_keep]`). Returns
- * `[B * numUnits]` of 0/1 with 1 = KEEP, drawn sample-major from `rng`.
- */
-export function randomMaskUnits(rng: Rng, B: number, numUnits: number, ratio: number): Uint8Array {
-  const K = lenKeepOf(numUnits, ratio, 'randomMaskUnits');
-  const out = new Uint8Array(B * numUnits);
-  for (let b = 0; b < B; b++) {
-    const noise = Array.from({ length: numUnits }, () => rng.next());
-    const order = noise.map((v, i) => [v, i] as const).sort((a, c) => a[0] - c[0] || a[1] - c[1]);
-    for (let k = 0; k < K; k++) out[b * numUnits + order[k]![1]] = 1;
-  }
-  return out;
-}
-
-function lenKeepOf(numUnits: number, ratio: number, where: string): number {
-  if (!(ratio >= 0 && ratio < 1)) throw new RangeError(`${where}: mask ratio must be in [0, 1), got ${ratio}`);
-  // Same float expression as the official int(num_windows * (1 - mask_ratio)): 16 * 0.4 -> 6.
-  const K = Math.trunc(numUnits * (1 - ratio));
-  if (K < 1 || K >= numUnits) {
-    throw new RangeError(
-      `${where}: ratio ${ratio} keeps ${K} of ${numUnits} mask units; the MAE needs at least one kept and one masked unit ` +
-        `(use a ratio in (${(1 - (numUnits - 1) / numUnits).toFixed(3)}, ${(1 - 1 / numUnits).toFixed(3)}] or a larger image)`,
-    );
-  }
-  return K;
-}
-
-/**
- * The host feeds of a mask `[B * #MUs]` (0/1, 1 = keep): `mask` [B, #MUs] float32, `keep` [B, K]
- * int64 (kept units ascending) and `restore` [B, #MUs] int64 (rank among the kept, or K for a masked
- * unit, which selects the mask token). Every sample must keep the same number of units.
- */
-export function maskIndexFeeds(mask: ArrayLike<number>, B: number, numUnits: number): { mask: HostTensor; keep: HostTensor; restore: HostTensor; lenKeep: number } {
-  if (mask.length !== B * numUnits) throw new Error(`maskIndexFeeds: ${mask.length} mask values for B=${B} x ${numUnits} mask units`);
-  let K = -1;
-  const keep: bigint[] = [];
-  const restore = new BigInt64Array(B * numUnits);
-  const m = new Float32Array(B * numUnits);
-  for (let b = 0; b < B; b++) {
-    const kept: number[] = [];
-    for (let u = 0; u < numUnits; u++) {
-      const v = mask[b * numUnits + u]!;
-      if (v !== 0 && v !== 1) throw new Error(`maskIndexFeeds: mask values must be 0 or 1, got ${v} at sample ${b}, unit ${u}`);
-      m[b * numUnits + u] = v;
-      if (v === 1) kept.push(u);
-    }
-    if (K === -1) K = kept.length;
-    if (kept.length !== K) throw new Error(`maskIndexFeeds: sample ${b} keeps ${kept.length} units but sample 0 keeps ${K}; every sample must keep the same number (hiera_mae.py)`);
-    if (K === 0 || K === numUnits) throw new Error(`maskIndexFeeds: sample ${b} keeps ${K} of ${numUnits} units; keep at least one and mask at least one`);
-    for (let u = 0, r = 0; u < numUnits; u++) restore[b * numUnits + u] = BigInt(m[b * numUnits + u] === 1 ? r++ : K);
-    keep.push(...kept.map(BigInt));
-  }
-  return {
-    mask: host(m, [B, numUnits]),
-    keep: host(BigInt64Array.from(keep), [B, K]),
-    restore: host(restore, [B, numUnits]),
-    lenKeep: K,
-  };
-}
+// Mask sampling and its graph feeds are their own idea (src/models/mae-mask.ts); re-exported for the MAE's callers.
+export { lenKeepOf, maskIndexFeeds, randomMaskUnits } from './mae-mask.ts';
+import { lenKeepOf } from './mae-mask.ts';
 
 /**
  * hiera_mae.py `get_pixel_label_2d` + norm_pix: images [B, C, H, W] cut into sy x sx patches, each

@@ -32,6 +32,7 @@ import { resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOutput, type Model } from './types.ts';
 import { type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, patchGrid } from './hiera-config.ts';
 import { type HieraForwardOptions, createHiera, hieraHead, hieraTrunk, posEmbedGrid } from './hiera.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface HieraVideoConfig extends HieraConfig {
   /** Frames the temporal embedding is stored for (official input_size[0]). */
@@ -70,18 +71,13 @@ export interface HieraVideoModel extends Model<HieraVideoConfig> {
   tokenFrames(T: number): number;
   /**
    * Clips x [B, C_in, T, H, W] -> logits [B, numClasses] (pre-softmax), preLogits, aux:
-   * `pos_embed` [1, T'*h*w, C] (official get_pos_embed) and `intermediates.<s>` [B, T', h_s, w_s, C_s].
+   * `pos_embed` [1, C, h, w] (the spatial part), `pos_embed_tokens` [1, T'*h*w, C] (official get_pos_embed) and `intermediates.<s>` [B, T', h_s, w_s, C_s].
    */
   forward(p: Params, x: Tensor, opts?: HieraForwardOptions): ForwardOutput;
 }
 
 export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides: Partial<HieraVideoConfig> = {}): HieraVideoModel {
-  let baseCfg: HieraVideoConfig;
-  if (typeof cfgOrName === 'string') {
-    const found = hieraVideoPresets[cfgOrName];
-    if (!found) throw new Error(`createHieraVideo: unknown preset '${cfgOrName}' (known: ${Object.keys(hieraVideoPresets).join(', ')})`);
-    baseCfg = found;
-  } else baseCfg = cfgOrName;
+  const baseCfg = presetOrConfig(cfgOrName, hieraVideoPresets, 'createHieraVideo');
   const cfg: HieraVideoConfig = structuredClone({ ...baseCfg, ...overrides });
   if (cfg.posEmbed !== 'absolute' && cfg.posEmbed !== 'abswin') throw new Error(`createHieraVideo: posEmbed must be 'absolute' (official sep_pos_embed) or 'abswin', got '${String(cfg.posEmbed)}'`);
   if (!Number.isInteger(cfg.inputFrames) || cfg.inputFrames < 1) throw new Error(`createHieraVideo: inputFrames must be a positive integer, got ${cfg.inputFrames}`);
@@ -127,7 +123,7 @@ export function createHieraVideo(cfgOrName: HieraVideoConfig | string, overrides
     const withPos = reshape(add(tokens, pos), [B, C, Tp * h * w]);
 
     const { tokens: out, intermediates } = hieraTrunk(p, withPos, cfg, plan, [Tp * h, w], opts);
-    const aux: Record<string, Tensor> = { pos_embed: transpose(reshape(pos, [1, C, Tp * h * w]), [0, 2, 1]) };
+    const aux: Record<string, Tensor> = { pos_embed: spatialGrid, pos_embed_tokens: transpose(reshape(pos, [1, C, Tp * h * w]), [0, 2, 1]) };
     intermediates.forEach((t, i) => {
       const [, hs, ws, Cs] = t.shape as [number, number, number, number];
       aux[`intermediates.${i}`] = reshape(t, [B, Tp, hs / Tp, ws, Cs]);

@@ -30,6 +30,7 @@ import { absWin, gridToTokens, resampleGrid, tokensToGrid } from '../posembed/gr
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
 import { type HieraBlockPlan, type HieraConfig, type HieraPlan, hieraPlan, hieraPresets, hieraSizeStep, patchGrid } from './hiera-config.ts';
 import { hieraOrder, invertPermutation } from './hiera-layout.ts';
+import { presetOrConfig } from './preset.ts';
 
 export * from './hiera-config.ts';
 export { hieraOrder, invertPermutation, unrollIndex } from './hiera-layout.ts';
@@ -48,7 +49,7 @@ export interface HieraModel extends Model<HieraConfig> {
   readonly plan: HieraPlan;
   /**
    * Traces the forward for images x [B, C_in, H, W]. `logits` [B, numClasses] (pre-softmax),
-   * `preLogits` [B, C_last]; aux: `pos_embed` [1, h*w, C] (row-major, the embedding added to the
+   * `preLogits` [B, C_last]; aux: `pos_embed` [1, C, h, w] and `pos_embed_tokens` [1, h*w, C] (row-major, the embedding added to the
    * patch tokens) and `intermediates.<s>` [B, h_s, w_s, C_s] for every stage s.
    */
   forward(p: Params, x: Tensor, opts?: HieraForwardOptions): ForwardOutput;
@@ -201,12 +202,7 @@ export function hieraHead(p: Params, tokens: Tensor, cfg: HieraConfig, plan: Hie
 
 /** Builds a Hiera model from a preset name or a config, with overrides. */
 export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<HieraConfig> = {}): HieraModel {
-  let baseCfg: HieraConfig;
-  if (typeof cfgOrName === 'string') {
-    const found = hieraPresets[cfgOrName];
-    if (!found) throw new Error(`createHiera: unknown preset '${cfgOrName}' (known: ${Object.keys(hieraPresets).join(', ')})`);
-    baseCfg = found;
-  } else baseCfg = cfgOrName;
+  const baseCfg = presetOrConfig(cfgOrName, hieraPresets, 'createHiera');
   const cfg: HieraConfig = structuredClone({ ...baseCfg, ...overrides });
   const plan = hieraPlan(cfg);
   const step = hieraSizeStep(cfg);
@@ -248,7 +244,7 @@ export function createHiera(cfgOrName: HieraConfig | string, overrides: Partial<
     const pos = posEmbedGrid(p, cfg, h, w); // [1, C, h, w]
     const withPos = add(reshape(feat, [B, C, N]), reshape(pos, [1, C, N]));
     const { tokens, intermediates } = hieraTrunk(p, withPos, cfg, plan, [h, w], opts);
-    const aux: Record<string, Tensor> = { pos_embed: gridToTokens(pos) };
+    const aux: Record<string, Tensor> = { pos_embed: pos, pos_embed_tokens: gridToTokens(pos) };
     intermediates.forEach((t, s) => (aux[`intermediates.${s}`] = t));
     const { logits, preLogits } = hieraHead(p, tokens, cfg, plan);
     return { logits, preLogits, aux };

@@ -26,6 +26,7 @@ import { recursiveAbsWinWindow } from '../posembed/abswin.ts';
 import type { Grid } from '../posembed/reference.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface HieraDetConfig {
   /** Stage-1 width (sam2 `embed_dim`). */
@@ -237,7 +238,7 @@ export class HieraDet implements Model<HieraDetConfig> {
 
   /**
    * x `[B, 3, H, W]` -> `aux['features.k']` (NCHW, stage k, highest resolution first),
-   * `aux.pos_embed_hw` (`[1, H/4, W/4, C]`, NHWC as sam2 adds it); `logits` = the last stage.
+   * `aux.pos_embed` (`[1, C, H/4, W/4]`), `aux.pos_embed_hw` (the same NHWC, as sam2 adds it); `logits` = the last stage.
    */
   forward(p: Params, x: Tensor, opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
@@ -251,10 +252,11 @@ export class HieraDet implements Model<HieraDetConfig> {
     const [wh, ww] = this.windowPosSize();
     const glob = p.param('pos_embed', [1, C, ...cfg.globalPosSize], truncNormal(0.02), { decay: false });
     const win = p.param('pos_embed_window', [1, C, wh, ww], truncNormal(0.02), { decay: false });
-    const pos = transpose(absWin(glob, win, gh, gw, { globalMode: 'bicubic' }), [0, 2, 3, 1]); // NHWC
+    const posGrid = absWin(glob, win, gh, gw, { globalMode: 'bicubic' }); // [1, C, gh, gw]
+    const pos = transpose(posGrid, [0, 2, 3, 1]); // NHWC
     h = add(h, pos);
     const ends = this.stageEnds();
-    const aux: Record<string, Tensor> = { pos_embed_hw: pos };
+    const aux: Record<string, Tensor> = { pos_embed: posGrid, pos_embed_hw: pos };
     const depth = this.blocks.length;
     const masks = opts.train ? opts.dropPathMasks : undefined;
     if (masks && masks.length && masks.length !== depth && masks.length !== 2 * depth) {
@@ -284,8 +286,7 @@ export class HieraDet implements Model<HieraDetConfig> {
 
 /** Builds a HieraDet from a preset name or a config, with overrides. */
 export function createHieraDet(cfg: HieraDetConfig | string, overrides: Partial<HieraDetConfig> = {}): HieraDet {
-  const base = typeof cfg === 'string' ? hieradetPresets[cfg] : cfg;
-  if (!base) throw new Error(`createHieraDet: unknown preset '${String(cfg)}' (known: ${Object.keys(hieradetPresets).join(', ')})`);
+  const base = presetOrConfig(cfg, hieradetPresets, 'createHieraDet');
   return new HieraDet({ ...base, ...overrides });
 }
 

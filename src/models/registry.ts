@@ -13,10 +13,12 @@
  * const same = createModel({ family: m.family, config: m.config }); // by stored config
  * describePreset('vit-base').params;                               // 86_567_656
  */
-import type { Model } from './types.ts';
+import type { LearnedPosEmbed, Model } from './types.ts';
 import { countParams } from '../nn/params.ts';
 import { type VitConfig, createVit, vitPresets } from './vit.ts';
 import { type HieraConfig, createHiera, hieraPresets, hieraSizeStep } from './hiera.ts';
+import { patchGrid } from './hiera-config.ts';
+import { hieraToOfficial, hieraToTimm } from './hiera-naming.ts';
 import { type VitDetConfig, createVitDet, vitdetPresets } from './vitdet.ts';
 import { type HieraDetConfig, HieraDet, createHieraDet, hieradetPresets } from './hieradet.ts';
 import { type HieraVideoConfig, createHieraVideo, hieraVideoPresets } from './hiera-video.ts';
@@ -31,18 +33,71 @@ export interface ModelSpec {
   config: unknown;
 }
 
-interface FamilyTable<C> {
+/** What `train` may change in a preset (src/cli/train.ts flags). */
+export interface TrainOverrides {
+  numClasses?: number;
+  /** Square training resolution (the stored default size). */
+  res?: number;
+  dropPathRate?: number;
+  /** A position-embedding scheme of the family (see `posEmbedChoices`). */
+  posEmbed?: string;
+  /** Frames per clip of the data (1 or undefined = images). */
+  frames?: number;
+}
+
+/**
+ * Everything the library knows about a model family, in one row. Every member is required, so a
+ * new family (one model file plus one row in `TABLES`) does not compile until it says how it
+ * changes resolution, where its learned embedding is, which window it attends in, and so on.
+ * Consumers (src/io/load-model.ts, src/io/convert-weights.ts, src/posembed-level similarity in
+ * src/io/position-embedding.ts, src/train/finetune.ts, the CLI) call these methods through
+ * {@link familyOf} instead of switching on the family string.
+ */
+export interface FamilyTable<C> {
   /** The families whose models this table builds (ViT's table builds both 'vit' and 'resformer'). */
-  families: readonly ModelFamily[];
-  presets: Record<string, C>;
+  readonly families: readonly ModelFamily[];
+  readonly presets: Record<string, C>;
   create(cfg: C): Model<C>;
-  /** Whether the family ends in a classification head (its count at 1000 classes is published). */
-  classifier: boolean;
+  /** Whether the family ends in a classification head (what `train` / `finetune` can train; else a detection backbone). */
+  readonly classifier: boolean;
   withClasses(cfg: C, numClasses: number): C;
   /** Which input sizes work, in words (mirrors the family's checkInputSize). */
   sizeRule(cfg: C): string;
+  /** The config with its stored default input size (where position embeddings live) set to [H, W]. */
+  atResolution(cfg: C, res: readonly [number, number]): C;
+  /** The learned absolute embedding `[1, prefix + h·w, C]` and its resize rule, or null (resolution-independent schemes). */
+  learnedPosEmbed(cfg: C): LearnedPosEmbed | null;
+  /** Whether the embedding is absolute win (window + global, Bolya et al. 2024): nothing to split by a conversion. */
+  usesAbsWin(cfg: C): boolean;
+  /** The (first) attention window in tokens, what window similarity compares against; null for global attention only. */
+  attentionWindow(cfg: C): [number, number] | null;
+  /** The patch-token grid at input H x W (the grid of `aux.pos_embed`, src/models/types.ts). */
+  tokenGrid(cfg: C, H: number, W: number): [number, number];
+  /** Other names the family's own checkpoints use for a parameter (official vs timm naming). */
+  alternateNames(cfg: C, name: string): string[];
+  /** The position-embedding schemes `--posembed` may pick (empty: not trainable by `train`). */
+  readonly posEmbedChoices: readonly string[];
+  /** The config `train` builds from a preset (throws naming what is wrong). */
+  forTraining(cfg: C, o: TrainOverrides, name: string): C;
 }
 
+const noFrames = (name: string, o: TrainOverrides): void => {
+  if (o.frames !== undefined && o.frames !== 1) {
+    throw new Error(`model '${name}' takes images but the data has clips of ${o.frames} frames; use a video preset (${Object.keys(hieraVideoPresets).join(', ')})`);
+  }
+};
+const checkChoice = (name: string, o: TrainOverrides, valid: readonly string[], what: string): void => {
+  if (o.posEmbed !== undefined && !valid.includes(o.posEmbed)) throw new Error(`model '${name}': --posembed '${o.posEmbed}' is not one of ${valid.join(', ')} for ${what} presets`);
+};
+const notTrainable = (family: string) => (_c: unknown, _o: TrainOverrides, name: string): never => {
+  throw new Error(`model '${name}' is a ${family} detection backbone without a classification head; train a classifier preset (${trainPresetNames().join(', ')}) or use 'anyres detect'`);
+};
+const square = (family: string, res: readonly [number, number]): number => {
+  if (res[0] !== res[1]) throw new Error(`${family} stores a square default size; got ${res[0]}x${res[1]}`);
+  return res[0];
+};
+
+const VIT_POSEMBEDS = ['learned', 'sincos', 'resformer'] as const;
 const vitTable: FamilyTable<VitConfig> = {
   families: ['vit', 'resformer'],
   presets: vitPresets,
@@ -50,7 +105,44 @@ const vitTable: FamilyTable<VitConfig> = {
   classifier: true,
   withClasses: (c, n) => ({ ...c, numClasses: n }),
   sizeRule: (c) => `H and W multiples of ${c.patchSize} (the patch size)`,
+  atResolution: (c, [H, W]) => ({ ...c, imgSize: [H, W] }),
+  learnedPosEmbed: (c) => (c.posEmbed !== 'learned' ? null : {
+    name: 'pos_embed', prefix: c.classToken ? 1 : 0, grid: [c.imgSize[0] / c.patchSize, c.imgSize[1] / c.patchSize], channels: c.embedDim, mode: c.posEmbedResample,
+  }),
+  usesAbsWin: () => false,
+  attentionWindow: () => null,
+  tokenGrid: (c, H, W) => [H / c.patchSize, W / c.patchSize],
+  alternateNames: () => [],
+  posEmbedChoices: VIT_POSEMBEDS,
+  forTraining: (c, o, name) => {
+    noFrames(name, o);
+    checkChoice(name, o, VIT_POSEMBEDS, 'ViT');
+    const out: VitConfig = { ...c, imgSize: [...c.imgSize] };
+    if (o.posEmbed !== undefined) { out.posEmbed = o.posEmbed as VitConfig['posEmbed']; out.lpe = o.posEmbed === 'resformer'; }
+    if (o.numClasses !== undefined) out.numClasses = o.numClasses;
+    if (o.res !== undefined) out.imgSize = [o.res, o.res];
+    if (o.dropPathRate !== undefined) out.dropPathRate = o.dropPathRate;
+    return out;
+  },
 };
+
+const HIERA_POSEMBEDS = ['absolute', 'abswin'] as const;
+// Hiera learns `pos_embed` [1, h·w, C] (official) and resizes it with plain bicubic (or the config's rule).
+const hieraLearned = (c: HieraConfig): LearnedPosEmbed | null => (c.posEmbed !== 'absolute' ? null : {
+  name: 'pos_embed', prefix: 0, grid: patchGrid(c, c.inputSize[0], c.inputSize[1]), channels: c.embedDim, mode: c.absResample,
+});
+// The official Hiera and timm name the head and the window embedding differently (src/models/hiera-naming.ts).
+const hieraAlternates = (_c: HieraConfig, name: string): string[] => [hieraToTimm(name), hieraToOfficial(name)].filter((n) => n !== name);
+function hieraTraining<C extends HieraConfig>(c: C, o: TrainOverrides, name: string, what: string): C {
+  checkChoice(name, o, HIERA_POSEMBEDS, what);
+  const out: C = { ...c };
+  if (o.posEmbed !== undefined) out.posEmbed = o.posEmbed as HieraConfig['posEmbed'];
+  if (o.numClasses !== undefined) out.numClasses = o.numClasses;
+  if (o.res !== undefined) out.inputSize = [o.res, o.res];
+  // hiera.py: drop_path_rate, linear over the blocks (the same rule as the trainer's masks).
+  if (o.dropPathRate !== undefined) out.dropPathRate = o.dropPathRate;
+  return out;
+}
 
 const hieraTable: FamilyTable<HieraConfig> = {
   families: ['hiera'],
@@ -62,6 +154,14 @@ const hieraTable: FamilyTable<HieraConfig> = {
     const [sh, sw] = hieraSizeStep(c);
     return `H multiple of ${sh}, W multiple of ${sw} (token grid a multiple of the mask unit and the total unroll)`;
   },
+  atResolution: (c, [H, W]) => ({ ...c, inputSize: [H, W] }),
+  learnedPosEmbed: hieraLearned,
+  usesAbsWin: (c) => c.posEmbed === 'abswin',
+  attentionWindow: (c) => [c.maskUnitSize[0], c.maskUnitSize[1]],
+  tokenGrid: (c, H, W) => patchGrid(c, H, W),
+  alternateNames: hieraAlternates,
+  posEmbedChoices: HIERA_POSEMBEDS,
+  forTraining: (c, o, name) => { noFrames(name, o); return hieraTraining(c, o, name, 'Hiera'); },
 };
 
 const hieraVideoTable: FamilyTable<HieraVideoConfig> = {
@@ -74,6 +174,20 @@ const hieraVideoTable: FamilyTable<HieraVideoConfig> = {
     const [sh, sw] = hieraSizeStep(c);
     return `clips of any frame count; H multiple of ${sh}, W multiple of ${sw}`;
   },
+  atResolution: (c, [H, W]) => ({ ...c, inputSize: [H, W] }),
+  // Separable (spatial + temporal) embedding: converted by src/train/finetune.ts's video rule, not the image loader.
+  learnedPosEmbed: () => null,
+  usesAbsWin: (c) => c.posEmbed === 'abswin',
+  attentionWindow: (c) => [c.maskUnitSize[0], c.maskUnitSize[1]],
+  tokenGrid: (c, H, W) => patchGrid(c, H, W),
+  alternateNames: hieraAlternates,
+  posEmbedChoices: HIERA_POSEMBEDS,
+  forTraining: (c, o, name) => {
+    const out = hieraTraining(c, o, name, 'video Hiera');
+    // The temporal embedding is stored for the clips it is trained on.
+    if (o.frames !== undefined) out.inputFrames = o.frames;
+    return out;
+  },
 };
 
 const vitdetTable: FamilyTable<VitDetConfig> = {
@@ -83,6 +197,15 @@ const vitdetTable: FamilyTable<VitDetConfig> = {
   classifier: false,
   withClasses: (c) => c,
   sizeRule: (c) => `H and W multiples of ${c.patchSize} and at least ${2 * c.patchSize}`,
+  atResolution: (c, res) => ({ ...c, imgSize: square('vitdet', res) }),
+  // detectron2 get_abs_pos: the pretrained grid, F.interpolate(bicubic, align_corners=False) in both recipes.
+  learnedPosEmbed: (c) => ({ name: 'pos_embed', prefix: c.pretrainUseClsToken ? 1 : 0, grid: [c.pretrainGrid, c.pretrainGrid], channels: c.embedDim, mode: 'bicubic' }),
+  usesAbsWin: (c) => c.posEmbed === 'abswin',
+  attentionWindow: (c) => [c.windowSize, c.windowSize],
+  tokenGrid: (c, H, W) => [H / c.patchSize, W / c.patchSize],
+  alternateNames: () => [],
+  posEmbedChoices: [],
+  forTraining: notTrainable('vitdet'),
 };
 
 const hieradetTable: FamilyTable<HieraDetConfig> = {
@@ -92,10 +215,19 @@ const hieradetTable: FamilyTable<HieraDetConfig> = {
   classifier: false,
   withClasses: (c) => c,
   sizeRule: (c) => `H and W multiples of ${HieraDet.patchStride} and at least ${HieraDet.patchStride * 2 ** c.qPool}`,
+  atResolution: (c, res) => ({ ...c, imgSize: square('hieradet', res) }),
+  learnedPosEmbed: () => null,
+  usesAbsWin: () => true,
+  attentionWindow: (c) => [c.windowSpec[0]!, c.windowSpec[0]!],
+  tokenGrid: (_c, H, W) => [H / HieraDet.patchStride, W / HieraDet.patchStride],
+  alternateNames: () => [],
+  posEmbedChoices: [],
+  forTraining: notTrainable('hieradet'),
 };
 
 // The tables are heterogeneous; each entry is used only with configs of its own table.
 type AnyTable = FamilyTable<VitConfig> | FamilyTable<HieraConfig> | FamilyTable<HieraVideoConfig> | FamilyTable<VitDetConfig> | FamilyTable<HieraDetConfig>;
+/** One row per family: adding a family is its model file plus one row here. */
 const TABLES: readonly AnyTable[] = [vitTable, hieraTable, hieraVideoTable, vitdetTable, hieradetTable];
 
 /** Every family the registry knows. */
@@ -109,6 +241,38 @@ function tableOfFamily(family: string): AnyTable {
   const t = TABLES.find((x) => (x.families as readonly string[]).includes(family));
   if (!t) throw new Error(`registry: unknown model family '${family}' (known: ${MODEL_FAMILIES.join(', ')})`);
   return t;
+}
+
+/**
+ * The table of a model's family, typed over an untyped config: the one place a family string is
+ * looked up. Each method takes the model's own config.
+ *
+ * @example
+ * const t = familyOf(model);
+ * t.atResolution(model.config, [96, 96]); t.tokenGrid(model.config, 96, 96);
+ */
+export function familyOf(model: { family: string }): FamilyTable<unknown> {
+  return tableOfFamily(model.family) as unknown as FamilyTable<unknown>;
+}
+
+/** A preset's table (for callers that hold a name, not a model), or undefined. */
+export function familyOfPreset(name: string): FamilyTable<unknown> | undefined {
+  return tableOfPreset(name) as unknown as FamilyTable<unknown> | undefined;
+}
+
+/** Every trainable (classifier) preset name. */
+export function trainPresetNames(): string[] {
+  return TABLES.filter((t) => t.classifier).flatMap((t) => Object.keys(t.presets));
+}
+
+/**
+ * The model `train` builds from a preset with its overrides (classes, resolution, drop path,
+ * position-embedding scheme, clip frames); the family's table checks and applies them.
+ */
+export function modelForTraining(name: string, o: TrainOverrides = {}): Model {
+  const t = familyOfPreset(name);
+  if (!t) throw new Error(`unknown model preset '${name}'; valid presets: ${trainPresetNames().join(', ')}`);
+  return t.create(t.forTraining(structuredClone(t.presets[name]), o, name));
 }
 
 /** Every preset name, family by family (ViT/ResFormer, Hiera, video Hiera, ViTDet, HieraDet), in table order. */

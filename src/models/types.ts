@@ -4,6 +4,7 @@
  */
 import type { Tensor } from '../graph/tensor.ts';
 import type { ParamInfo, Params } from '../nn/params.ts';
+import type { ResampleMode } from '../posembed/resample.ts';
 
 export interface ForwardOptions {
   /** Training mode (drop path active where masks are given; Hiera returns logits in both modes here). */
@@ -20,7 +21,19 @@ export interface ForwardOutput {
   logits: Tensor;
   /** Pooled, normed features before the head, [B, C]. */
   preLogits?: Tensor;
-  /** Named intermediates (stage outputs, tokens, the added position embedding...), for pictures and tests. */
+  /**
+   * Named intermediates (stage outputs, tokens...), for pictures and tests. One key every family
+   * returns with one layout (the aux contract):
+   *
+   * - `pos_embed`: `[1, C, h, w]` (NCHW), the position embedding added to the patch tokens at this
+   *   input's token grid `h x w` (`FamilyTable.tokenGrid`), whatever the scheme (learned and resampled,
+   *   sin-cos, ResFormer GPE, abs-win interpolate(global) + tile(window)); prefix rows (a class
+   *   token's) are not in it. Video Hiera: the spatial part (the temporal part differs per frame; see `pos_embed_tokens`).
+   *
+   * Family-specific extras in the layout the official code adds them: `pos_embed_tokens`
+   * (ViT: `[1, prefix + h·w, C]`; Hiera: `[1, h·w, C]` row-major; video Hiera: `[1, T'·h·w, C]`),
+   * `pos_embed_hw` (ViTDet, HieraDet: `[1, h, w, C]`, NHWC as detectron2 / sam2 add it).
+   */
   aux: Record<string, Tensor>;
 }
 
@@ -38,6 +51,18 @@ export interface Model<C = unknown> {
   checkInputSize(H: number, W: number): void;
   /** Every parameter with shape, init and decay flag (traced once at the default size). */
   paramInfos(): Map<string, ParamInfo>;
+}
+
+/** Where a model keeps a learned absolute position embedding `[1, prefix + h·w, C]`, and how it resamples it. */
+export interface LearnedPosEmbed {
+  name: string;
+  /** Rows before the grid (the class token's), kept as they are. */
+  prefix: number;
+  /** The grid the model stores. */
+  grid: [number, number];
+  channels: number;
+  /** The model's own resize rule for a new grid. */
+  mode: ResampleMode;
 }
 
 // The size helper is in src/util/sizes.ts (shared with src/posembed/abswin.ts); re-exported for the models.

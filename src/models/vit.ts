@@ -29,6 +29,7 @@ import { globalPosEmbed, localPosEmbed } from '../nn/resformer.ts';
 import { gridToTokens, resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import type { ResampleMode } from '../posembed/resample.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 /**
  * How positions enter the model.
@@ -201,7 +202,7 @@ export class VitModel implements Model<VitConfig> {
 
   /**
    * Traces the forward pass for x [B, inChans, H, W]. aux: `tokens` (timm forward_features: the
-   * normed tokens [B, prefix + gh*gw, C]), `pos_embed` (the embedding added, [1, prefix + gh*gw, C]),
+   * normed tokens [B, prefix + gh*gw, C]), `pos_embed` (the patch grid's embedding [1, C, gh, gw]), `pos_embed_tokens` (the embedding added, [1, prefix + gh*gw, C]),
    * `block.i` (tokens after block i), and for 'sincos'/'resformer' `pos_embed_sincos` [1, C, gh, gw].
    */
   forward(p: Params, x: Tensor, opts: ForwardOptions = {}): ForwardOutput {
@@ -227,7 +228,9 @@ export class VitModel implements Model<VitConfig> {
     }
 
     const pos = this.posEmbed(p, t, gh, gw, prefix, aux);
-    aux.pos_embed = pos;
+    // The aux contract (src/models/types.ts): tokens as added, and the patch grid NCHW.
+    aux.pos_embed_tokens = pos;
+    aux.pos_embed = tokensToGrid(prefix ? slice(pos, 1, prefix) : pos, gh, gw);
     t = add(t, pos);
 
     const keep = dropPathKeep(cfg);
@@ -293,12 +296,7 @@ export class VitModel implements Model<VitConfig> {
  * createVit('vit-small', { imgSize: [384, 384], dropPathRate: 0.1 });
  */
 export function createVit(cfg: VitConfig | string, overrides: Partial<VitConfig> = {}): VitModel {
-  let c: VitConfig;
-  if (typeof cfg === 'string') {
-    const preset = vitPresets[cfg];
-    if (!preset) throw new Error(`createVit: unknown preset '${cfg}' (known: ${Object.keys(vitPresets).join(', ')})`);
-    c = preset;
-  } else c = cfg;
+  const c = presetOrConfig(cfg, vitPresets, 'createVit');
   const merged: VitConfig = { ...c, ...overrides, imgSize: [...(overrides.imgSize ?? c.imgSize)] };
   return new VitModel(merged);
 }

@@ -26,6 +26,7 @@ import { relPosAttention } from '../nn/relpos-attention.ts';
 import { windowPartition, windowUnpartition } from '../nn/window.ts';
 import { absWin, resampleGrid, tileWindow, tokensToGrid } from '../posembed/graph.ts';
 import { type ForwardOptions, type ForwardOutput, type Model, nearestMultiples } from './types.ts';
+import { presetOrConfig } from './preset.ts';
 
 export interface VitDetPyramidConfig {
   /** Output channels of every level (detectron2 `out_channels`, 256). */
@@ -283,7 +284,7 @@ export class VitDet implements Model<VitDetConfig> {
 
   /**
    * x `[B, 3, H, W]` -> `logits` = the stride-16 map NCHW (detectron2 `last_feat`), `aux`: `p2..p6`
-   * (NCHW, with the pyramid), `pos_embed` (`[1, H/16, W/16, C]`), `last_feat`.
+   * (NCHW, with the pyramid), `pos_embed` (`[1, C, H/16, W/16]`), `pos_embed_hw` (the same NHWC, as added), `last_feat`.
    */
   forward(p: Params, x: Tensor, opts: ForwardOptions = {}): ForwardOutput {
     const cfg = this.config;
@@ -311,7 +312,7 @@ export class VitDet implements Model<VitDetConfig> {
       h = vitdetBlock(p.scope(`blocks.${i}.`), h, bo).y;
     }
     const last = transpose(h, [0, 3, 1, 2]);
-    const aux: Record<string, Tensor> = { last_feat: last, pos_embed: pos };
+    const aux: Record<string, Tensor> = { last_feat: last, pos_embed: transpose(pos, [0, 3, 1, 2]), pos_embed_hw: pos };
     if (cfg.pyramid) Object.assign(aux, simpleFeaturePyramid(p, h, cfg.pyramid, s));
     return { logits: last, aux };
   }
@@ -326,8 +327,7 @@ export class VitDet implements Model<VitDetConfig> {
 
 /** Builds a ViTDet from a preset name or a config, with overrides (e.g. `{ posEmbed: 'abswin', relPos: 'global' }`). */
 export function createVitDet(cfg: VitDetConfig | string, overrides: Partial<VitDetConfig> = {}): VitDet {
-  const base = typeof cfg === 'string' ? vitdetPresets[cfg] : cfg;
-  if (!base) throw new Error(`createVitDet: unknown preset '${String(cfg)}' (known: ${Object.keys(vitdetPresets).join(', ')})`);
+  const base = presetOrConfig(cfg, vitdetPresets, 'createVitDet');
   return new VitDet({ ...base, ...overrides });
 }
 

@@ -15,5 +15,5 @@ export {
 } from './abswin.ts';
 export { resformerSincos, sincos2dTokens, type ResformerSincosOptions, type SincosLayout } from './sincos.ts';
 export { getRelPosIndex, getRelPos, relPosLength, relPosResizeMatrix } from './relpos.ts';
-export { windowSimilarity, tiledEnergyShare } from './similarity.ts';
+export { windowSimilarity, tiledEnergyShare, similarityOf, type SimilarityReport } from './similarity.ts';
 export { gridToTokens, tokensToGrid, tileCrop, tileCropAdjoint, grid, checkLen, type Grid } from './reference.ts';

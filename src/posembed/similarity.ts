@@ -97,3 +97,22 @@ export function tiledEnergyShare(pos: Grid, wh: number, ww: number): number {
   for (let i = 0; i < len; i++) tiled += mean[i]! * mean[i]!;
   return (n * tiled) / total;
 }
+
+export interface SimilarityReport {
+  grid: Grid;
+  window: [number, number];
+  /** Mean pairwise cosine similarity of the full windows (1 = perfectly tiled, ~0 = noise). */
+  similarity: number;
+  tiledEnergy: number;
+  /** The same per channel. */
+  perChannel: number[];
+}
+
+/** Window similarity of a `[C, h, w]` embedding, overall and per channel (src/posembed/similarity.ts). */
+export function similarityOf(grid: Grid, window: [number, number]): SimilarityReport {
+  const [wh, ww] = window;
+  const hw = grid.H * grid.W;
+  const perChannel = Array.from({ length: grid.C }, (_, c) =>
+    windowSimilarity({ data: grid.data.subarray(c * hw, (c + 1) * hw), C: 1, H: grid.H, W: grid.W }, wh, ww));
+  return { grid, window, similarity: windowSimilarity(grid, wh, ww), tiledEnergy: tiledEnergyShare(grid, wh, ww), perChannel };
+}

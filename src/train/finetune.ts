@@ -22,7 +22,7 @@
  */
 import type { Model } from '../models/types.ts';
 import { type Weights, initWeights } from '../nn/params.ts';
-import { createModel } from '../models/registry.ts';
+import { createModel, familyOf } from '../models/registry.ts';
 import type { HieraConfig } from '../models/hiera-config.ts';
 import { patchGrid } from '../models/hiera-config.ts';
 import { type HieraVideoConfig, createHieraVideo } from '../models/hiera-video.ts';
@@ -57,9 +57,6 @@ export interface ConvertedForResolution {
   relResidual?: number;
 }
 
-/** Families whose models end in a classification head (what `train`/`finetune` can train). */
-const CLASSIFIER_FAMILIES = new Set(['vit', 'resformer', 'hiera', 'hiera-video']);
-
 /** The model at `res` and the converted parameters; see the file comment for the strategies. */
 export function convertForResolution(
   family: string,
@@ -70,9 +67,11 @@ export function convertForResolution(
   opts: ConversionOptions = {},
 ): ConvertedForResolution {
   if (!POSEMBED_CONVERSIONS.includes(strategy)) throw new Error(`finetune: --posembed-convert '${strategy}' is not one of ${POSEMBED_CONVERSIONS.join(', ')}`);
-  if (family === 'hiera-video') return convertVideo(config as HieraVideoConfig, params, res, strategy, opts);
-  if (opts.frames !== undefined && opts.frames !== 1) throw new Error(`finetune: the data has clips of ${opts.frames} frames but the checkpoint is a ${family} image model`);
   const source = createModel({ family, config });
+  // Clip models have a separable (spatial + temporal) embedding: the video rule below.
+  if (source.inputKind === 'clip') return convertVideo(source.config as HieraVideoConfig, params, res, strategy, opts);
+  if (opts.frames !== undefined && opts.frames !== 1) throw new Error(`finetune: the data has clips of ${opts.frames} frames but the checkpoint is a ${family} image model`);
+  const table = familyOf(source);
   // A training checkpoint stores flat tensors; the source model gives every one its shape.
   const weights: Weights = new Map();
   for (const [name, info] of source.paramInfos()) {
@@ -83,7 +82,7 @@ export function convertForResolution(
   }
   let how: PosEmbedConversion = strategy;
   const notes: string[] = [];
-  if (strategy === 'abswin' && family === 'hiera' && (config as { posEmbed?: string }).posEmbed === 'abswin') {
+  if (strategy === 'abswin' && table.usesAbsWin(source.config) && !table.learnedPosEmbed(source.config)) {
     // Already window + global: nothing to split; the resolution change carries both parts over.
     how = 'interpolate';
     notes.push('abswin: the checkpoint already uses absolute win (window + global embedding); nothing to split, both parts carried over to the new size');
@@ -102,7 +101,7 @@ export function convertForResolution(
     model: conv.model,
     params: out,
     notes: [...notes, ...conv.notes],
-    classifier: CLASSIFIER_FAMILIES.has(conv.model.family),
+    classifier: familyOf(conv.model).classifier,
     ...(conv.relResidual !== undefined ? { relResidual: conv.relResidual } : {}),
   };
 }

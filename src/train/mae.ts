@@ -37,7 +37,8 @@ import { createHiera } from '../models/hiera.ts';
 import { type AdamWOptions, adamwStep } from './adamw.ts';
 import { type TrainState, addStateFeeds, checkStateMatches, initState, stateFromParams, stateFromStepOutputs } from './state.ts';
 import { cosineLr } from './schedule.ts';
-import { loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
+import { saveCheckpoint } from '../io/train-checkpoint.ts';
+import { resumeRun, stopIfAborted } from './resume.ts';
 
 export interface MaeStepOptions {
   batch: number;
@@ -321,15 +322,11 @@ export async function pretrainMae(o: PretrainMaeOptions): Promise<PretrainMaeRes
   let stepInEpoch0 = 0;
   if (o.resume) {
     if (!o.out) throw new PretrainError('pretrainMae: resume needs the run directory (out)');
-    const ck = loadCheckpoint(o.out);
-    if (ck.info.model.family !== modelSpec.family || JSON.stringify(ck.info.model.config) !== JSON.stringify(modelSpec.config)) {
-      throw new PretrainError(`resume: the checkpoint in ${o.out} is for ${ck.info.model.family} ${JSON.stringify(ck.info.model.config)}, not the requested model`);
-    }
-    checkStateMatches(ck.state, infos, `resume from ${o.out}`);
+    const ck = resumeRun(o.out, modelSpec, infos, 'mask', (m) => new PretrainError(m));
     state = ck.state;
-    maskRng = Rng.fromState(ck.info.rng['mask'] ?? []);
-    epoch0 = ck.info.epoch;
-    stepInEpoch0 = ck.info.stepInEpoch;
+    maskRng = ck.rng;
+    epoch0 = ck.epoch0;
+    stepInEpoch0 = ck.stepInEpoch0;
     // The curves so far come from the log, up to the checkpoint's step (later lines were not kept).
     for (const line of fs.readFileSync(logPath!, 'utf8').split('\n')) {
       if (!line.trim()) continue;
@@ -368,10 +365,7 @@ export async function pretrainMae(o: PretrainMaeOptions): Promise<PretrainMaeRes
     const bar = todo > 0 ? progress(todo, `pretrain epoch ${epoch + 1}/${epochs}`, { stream: o.progressStream }) : null;
     let s = start;
     for await (const b of loader.epoch(epoch, start)) {
-      if (o.signal?.aborted) {
-        save(epoch, s);
-        bar?.done();
-        log({ type: 'interrupted', step: state.step, epoch, stepInEpoch: s });
+      if (stopIfAborted(o.signal, { step: state.step, epoch, stepInEpoch: s }, save, bar, log)) {
         interrupted = true;
         break outer;
       }

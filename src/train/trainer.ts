@@ -28,7 +28,8 @@ import { compileEval, compileTrainStep, blockCount } from './step.ts';
 import { cosineLr } from './schedule.ts';
 import { layerDecayScales } from './schedule.ts';
 import { type MixupOptions, mixBatch } from './mixup.ts';
-import { type CheckpointInfo, loadCheckpoint, saveCheckpoint } from '../io/train-checkpoint.ts';
+import { type CheckpointInfo, saveCheckpoint } from '../io/train-checkpoint.ts';
+import { resumeRun, stopIfAborted } from './resume.ts';
 import { type EmaOptions, WeightEma } from './ema.ts';
 
 export interface TrainOptions {
@@ -199,11 +200,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
   let best: CheckpointInfo['bestMetric'];
   let ema: WeightEma | undefined;
   if (ctx.resume) {
-    const ck = loadCheckpoint(ctx.out);
-    if (ck.info.model.family !== ctx.modelSpec.family || JSON.stringify(ck.info.model.config) !== JSON.stringify(ctx.modelSpec.config)) {
-      throw new TrainError(`resume: the checkpoint in ${ctx.out} is for ${ck.info.model.family} ${JSON.stringify(ck.info.model.config)}, not the requested model`);
-    }
-    checkStateMatches(ck.state, infos, `resume from ${ctx.out}`);
+    const ck = resumeRun(ctx.out, ctx.modelSpec, infos, 'aug', (m) => new TrainError(m));
     state = ck.state;
     if (o.ema) {
       if (!ck.ema) throw new TrainError(`resume: the checkpoint in ${ctx.out} was saved without an EMA; resume without --ema, or start a new run with it`);
@@ -214,9 +211,9 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     } else if (ck.ema) {
       throw new TrainError(`resume: the checkpoint in ${ctx.out} keeps an EMA (decay ${ck.info.ema?.decay}); pass the same --ema to continue it`);
     }
-    aug = Rng.fromState(ck.info.rng['aug'] ?? []);
-    epoch0 = ck.info.epoch;
-    stepInEpoch0 = ck.info.stepInEpoch;
+    aug = ck.rng;
+    epoch0 = ck.epoch0;
+    stepInEpoch0 = ck.stepInEpoch0;
     best = ck.info.bestMetric;
     log({ type: 'resume', step: state.step, epoch: epoch0, stepInEpoch: stepInEpoch0 });
   } else {
@@ -273,12 +270,7 @@ export async function train(ctx: TrainContext, o: TrainOptions): Promise<TrainSu
     const bar = stepsPerEpoch - start > 0 ? progress(stepsPerEpoch - start, `epoch ${epoch + 1}/${o.epochs}`, { stream: ctx.progressStream }) : null;
     let s = start;
     for await (const b of loader.epoch(epoch, start)) {
-      if (ctx.signal?.aborted) {
-        save(epoch, s);
-        bar?.done();
-        log({ type: 'interrupted', step: state.step, epoch, stepInEpoch: s });
-        return summary(true);
-      }
+      if (stopIfAborted(ctx.signal, { step: state.step, epoch, stepInEpoch: s }, save, bar, log)) return summary(true);
       const t0 = performance.now();
       const lr = cosineLr(schedule, state.step);
       const xs = b.batches.map((x) => x.x);

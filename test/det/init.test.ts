@@ -68,7 +68,7 @@ test('tile / abswin init: every window holds exactly the pretrained embedding (c
       // 128 px = 16x16 tokens = 4x4 windows; 120x88 px = 15x11 tokens: windows cropped at the bottom/right.
       for (const [H, W] of [[128, 128], [120, 88]] as const) {
         const [h, w] = [H / 8, W / 8];
-        const pos = (await aux(det.model, toWeights(det.model, det.params), ['pos_embed'], H, W)).pos_embed!;
+        const pos = (await aux(det.model, toWeights(det.model, det.params), ['pos_embed_hw'], H, W)).pos_embed_hw!;
         assert.deepEqual(pos.shape, [1, h, w, 32]);
         const chw = nhwcToChw(pos.data, h, w, 32);
         let worst = 0;
@@ -87,7 +87,7 @@ test('interpolate init equals the bicubic resize of the pretrained grid (square 
   const det = vitdetFromVit(vit, params, { posEmbedInit: 'interpolate', relPos: 'all', imgSize: 128, seed: 0 });
   for (const [H, W] of [[128, 128], [96, 136]] as const) {
     const [h, w] = [H / 8, W / 8];
-    const pos = (await aux(det.model, toWeights(det.model, det.params), ['pos_embed'], H, W)).pos_embed!;
+    const pos = (await aux(det.model, toWeights(det.model, det.params), ['pos_embed_hw'], H, W)).pos_embed_hw!;
     const ref = resample2d(g, 32, 4, 4, h, w, 'bicubic'); // detectron2 get_abs_pos: F.interpolate bicubic, align_corners=False
     assert.ok(maxDiff(nhwcToChw(pos.data, h, w, 32), ref) < 1e-5, `${H}x${W}`);
     // And it is not the tiling: a 4x4 window of the interpolated grid differs from the pretrained grid.

@@ -13,7 +13,7 @@ import { checkpointConfigOf, createModel, modelFromCheckpointConfig } from '../.
 import { loadSafetensors, saveSafetensors } from '../../src/io/index.ts';
 import { absWinEmbed } from '../../src/posembed/abswin.ts';
 import { gridToTokens, tileCrop } from '../../src/posembed/reference.ts';
-import { convertCheckpoint, positionEmbeddingAt, similarityOf } from '../../src/cli/convert.ts';
+import { convertCheckpoint, positionEmbeddingAt, similarityOf } from '../../src/index.ts';
 
 const rt = new Runtime();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-convert-'));

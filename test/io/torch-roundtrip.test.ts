@@ -19,7 +19,7 @@ import { savePth } from '../../src/io/pth-write.ts';
 import { saveSafetensors, type NamedTensor } from '../../src/io/safetensors.ts';
 import { loadCheckpointFile } from '../../src/io/checkpoint.ts';
 import { loadWeightsFromTensors } from '../../src/io/load-model.ts';
-import { convertFormat } from '../../src/cli/convert.ts';
+import { convertFormat } from '../../src/io/convert-format.ts';
 import { SUMMARY_PY, TORCH_DTYPE, f32Sha, runTorch, torchMissing } from './torch-python.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'anyres-torch-'));

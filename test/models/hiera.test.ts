@@ -253,7 +253,7 @@ test('absolute: a 224 model runs at 256 with its pos_embed bicubic-interpolated 
   const w = randomWeights(m.paramInfos(), 1);
   const stored = w.get('pos_embed')!.data; // [1, 16*16, 32]
   for (const S of [64, 96]) {
-    const out = await rt.run((i, g) => ({ pe: m.forward(new Params(g), i.__x!).aux.pos_embed! }), feeds(image(1, 3, S, S, 2), [1, 3, S, S], w));
+    const out = await rt.run((i, g) => ({ pe: m.forward(new Params(g), i.__x!).aux.pos_embed_tokens! }), feeds(image(1, 3, S, S, 2), [1, 3, S, S], w));
     const g = S / 4;
     const ref = gridToTokens(resample2d(tokensToGrid(stored, 32, 16, 16), 32, 16, 16, g, g, 'bicubic'), 32, g, g);
     assert.ok(maxAbs(out.pe!.data as Float32Array, ref) < 1e-5, `pos embed at ${S}`);
@@ -269,7 +269,7 @@ test('abswin at a multiple of the window equals the official construction (sam2/
     const glob = grid(w.get('pos_embed')!.data, 32, 4, 4);
     const win = grid(w.get(winName)!.data, 32, 8, 8);
     for (const [H, W] of [[64, 64], [96, 64], [128, 96]]) {
-      const out = await rt.run((i, g) => ({ pe: m.forward(new Params(g), i.__x!).aux.pos_embed! }), feeds(image(1, 3, H, W, 4), [1, 3, H, W], w));
+      const out = await rt.run((i, g) => ({ pe: m.forward(new Params(g), i.__x!).aux.pos_embed_tokens! }), feeds(image(1, 3, H, W, 4), [1, 3, H, W], w));
       const ref = absWinEmbed(glob, win, H / 4, W / 4, { globalMode: m.config.globalResample, cropRule: 'official' });
       assert.ok(maxAbs(out.pe!.data as Float32Array, gridToTokens(ref.data, 32, H / 4, W / 4)) < 1e-5, `${name} ${JSON.stringify(over)} at ${H}x${W}`);
     }

@@ -61,7 +61,7 @@ test('GPE on a non-square input: sin-cos table and conv on the (H/p) x (W/p) gri
   const out = await rt.run(
     (i, g) => {
       const o = model.forward(new Params(g, weights), i.x!);
-      return { pos: o.aux.pos_embed!, sincos: o.aux.pos_embed_sincos!, logits: o.logits };
+      return { pos: o.aux.pos_embed_tokens!, sincos: o.aux.pos_embed_sincos!, logits: o.logits };
     },
     { x: host(randn(new Rng(1), 2 * 3 * H * W), [2, 3, H, W]) },
   );
@@ -111,7 +111,7 @@ test("'sincos' variant: no position parameters, the bare table with a zero cls r
   const infos = model.paramInfos();
   assert.ok(![...infos.keys()].some((k) => k.startsWith('pos_embed')));
   const w = initWeights(infos, new Rng(2));
-  const out = await rt.run((i, g) => ({ pos: model.forward(new Params(g, w), i.x!).aux.pos_embed! }), { x: host(new Float32Array(3 * 20 * 28), [1, 3, 20, 28]) });
+  const out = await rt.run((i, g) => ({ pos: model.forward(new Params(g, w), i.x!).aux.pos_embed_tokens! }), { x: host(new Float32Array(3 * 20 * 28), [1, 3, 20, 28]) });
   const C = 96, gh = 5, gw = 7;
   const table = resformerSincos(gh, gw, C).data;
   const pos = out.pos!.data as Float32Array;

@@ -145,7 +145,7 @@ test('the learned pos embed at its stored grid is used as stored (resampling to 
     const w = initWeights(m.paramInfos(), new Rng(3));
     const stored = w.get('pos_embed')!.data;
     const run = async (H: number, W: number): Promise<Float32Array> => {
-      const o = await rt.run((i, g) => ({ pos: m.forward(new Params(g, w), i.x!).aux.pos_embed! }), { x: host(new Float32Array(3 * H * W), [1, 3, H, W]) });
+      const o = await rt.run((i, g) => ({ pos: m.forward(new Params(g, w), i.x!).aux.pos_embed_tokens! }), { x: host(new Float32Array(3 * H * W), [1, 3, H, W]) });
       return o.pos!.data as Float32Array;
     };
     const same = await run(...imgSize);
@@ -167,7 +167,7 @@ test('drop path: all-zero masks make every block the identity; timm linspace kee
       const masks = [0, 1, 2].map(() => g.constant(new Float32Array(2), [2, 1, 1]));
       const o = m.forward(new Params(g, w), i.x!, { train: true, dropPathMasks: masks });
       const free = m.forward(new Params(g, w), i.x!, { train: false, dropPathMasks: masks });
-      return { b0: o.aux['block.0']!, b2: o.aux['block.2']!, pos: o.aux.pos_embed!, free: free.aux['block.2']! };
+      return { b0: o.aux['block.0']!, b2: o.aux['block.2']!, pos: o.aux.pos_embed_tokens!, free: free.aux['block.2']! };
     },
     { x },
   );

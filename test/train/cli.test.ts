@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { registerTrainCommands, parseData } from '../../src/cli/train.ts';
+import { registerTrainCommands } from '../../src/cli/train.ts';
+import { dataSplits as parseData } from '../../src/data/spec.ts';
 import { loadCheckpoint } from '../../src/io/train-checkpoint.ts';
 
 function program(): Command {

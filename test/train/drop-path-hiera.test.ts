@@ -12,7 +12,7 @@ import { Runtime, host } from '../../src/graph/runtime.ts';
 import { Params, initWeights } from '../../src/nn/params.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { createHieraDet } from '../../src/models/hieradet.ts';
-import { modelFromPreset } from '../../src/train/models.ts';
+import { modelForTraining } from '../../src/models/registry.ts';
 import { compileTrainStep, drawDropPathMasks } from '../../src/train/step.ts';
 import { train, type TrainOptions } from '../../src/train/trainer.ts';
 import { Rng, hashSeed } from '../../src/util/rng.ts';
@@ -40,7 +40,7 @@ test('drawDropPathMasks: Bernoulli(1 - rate) per sample, per block and branch, f
 });
 
 test('Hiera trains with drop path: rates linear over the blocks, reproducible, resumable, and it changes training', { timeout: 300_000 }, async () => {
-  const build = (rate: number) => modelFromPreset('hiera-mini', { numClasses: 3, res: 32, dropPathRate: rate });
+  const build = (rate: number) => modelForTraining('hiera-mini', { numClasses: 3, res: 32, dropPathRate: rate });
   const m = build(0.2);
   const step = compileTrainStep(rt, m, { batch: 4, res: 32, dropPath: 0.2 });
   assert.deepEqual(step.dropRates.map((r) => +r.toFixed(6)), [0, 0.05, 0.1, 0.15, 0.2]);
