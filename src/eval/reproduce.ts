@@ -667,7 +667,7 @@ export async function reproduce(opts: ReproduceOptions): Promise<ReproduceSummar
     summary.speed = speedSection(report, rows, p.speed);
   }
   if (!skip.has('detection')) {
-    log('== 6. detection: ViTDet / HieraDet from a pretrained classifier');
+    log('== 6. detection: ViTDet / HieraDet from a pretrained ViT / Hiera');
     const res = await runDetectionExperiment(rt, p.detection, log);
     summary.detection = await detectionSection(report, res, p.detection, 6, paired);
   }
