@@ -33,20 +33,13 @@ import { type ParamInfo, type Params, collectParams, truncNormal } from '../nn/p
 import { gridToTokens, resampleGrid, tokensToGrid } from '../posembed/graph.ts';
 import { type MaeMaskInputs, maskedMse, pixelLabel } from './hiera-mae.ts';
 import { nearestMultiples } from './types.ts';
+import type { VitConfig } from './vit.ts';
 
-export interface VitMaeEncoderConfig {
-  patchSize: number;
-  embedDim: number;
-  depth: number;
-  numHeads: number;
-  /** MLP hidden = floor(dim * mlpRatio), encoder and decoder. */
-  mlpRatio: number;
-  qkvBias: boolean;
-  inChans: number;
-  /** The pretraining size; `pos_embed` is stored at its grid (imgSize / patchSize). */
-  imgSize: [number, number];
-  layerNormEps: number;
-}
+/**
+ * The encoder: the fields of a plain ViT's config it uses (vit.ts `VitConfig`, so the two cannot
+ * drift apart); `imgSize` is the pretraining size, `pos_embed` is stored at its grid.
+ */
+export type VitMaeEncoderConfig = Pick<VitConfig, 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'qkvBias' | 'inChans' | 'imgSize' | 'layerNormEps'>;
 
 export interface VitMaeConfig {
   encoder: VitMaeEncoderConfig;
